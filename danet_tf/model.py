@@ -1,0 +1,124 @@
+"""The DANet segmentation model: dilated ResNet + dual attention head."""
+
+import keras
+
+from danet_tf.backbone import DilatedResNet
+from danet_tf.head import DANetHead, fcn_aux_head
+from danet_tf.resize import ResizeLike
+
+BACKBONE_DEPTHS = {"resnet50": 50, "resnet101": 101, "resnet152": 152}
+
+
+@keras.saving.register_keras_serializable(package="danet_tf")
+class DANet(keras.Model):
+    """Dual Attention Network for scene segmentation (Fu et al., CVPR 2019).
+
+    Paper: https://arxiv.org/abs/1809.02983
+
+    Args:
+        num_classes: int. Number of classes.
+        backbone: str. `"resnet50"`, `"resnet101"` or `"resnet152"`.
+        output_stride: int. 8 (official), 16 or 32.
+        multi_grid: bool or tuple. `True` uses layer4 dilation multipliers
+            `(1, 2, 4)` (the released DANet-101); a tuple gives them.
+        deep_stem: bool. Three 3x3 stem convs (ResNetV1c) instead of 7x7.
+        aux_head: bool. Adds mmseg's FCN head on layer3 (`"aux_logits"`).
+        align_corners: bool. Upsampling semantics; `True` as the official
+            code (needed to match converted weights).
+        dropout: float. Channel dropout before the classifiers.
+        synchronized_bn: bool. Cross-replica batch norm.
+        input_shape: `(height, width, 3)`; `None` for dynamic sizes.
+
+    Inputs: ImageNet-normalised float images `(batch, height, width, 3)`.
+
+    Outputs: a dict of `(batch, height, width, num_classes)` logits at input
+    resolution: `"logits"` (fused, the prediction), `"pam_logits"`,
+    `"cam_logits"` and, with `aux_head`, `"aux_logits"`. Use
+    `inference_model()` for a model that computes only the fused logits.
+
+    Example:
+    >>> model = DANet(num_classes=19, backbone="resnet50")
+    >>> model(np.zeros((1, 64, 96, 3), "float32"))["logits"].shape
+    TensorShape([1, 64, 96, 19])
+    """
+
+    def __init__(
+        self,
+        num_classes,
+        backbone="resnet101",
+        output_stride=8,
+        multi_grid=False,
+        deep_stem=False,
+        aux_head=False,
+        align_corners=True,
+        dropout=0.1,
+        synchronized_bn=False,
+        input_shape=(None, None, 3),
+        **kwargs,
+    ):
+        if backbone not in BACKBONE_DEPTHS:
+            raise ValueError(
+                f"backbone must be one of {sorted(BACKBONE_DEPTHS)}. Received: backbone={backbone!r}"
+            )
+        if multi_grid is True:
+            grid = (1, 2, 4)
+        else:
+            grid = tuple(multi_grid) if multi_grid else None
+
+        # === Layers ===
+        resnet = DilatedResNet(
+            BACKBONE_DEPTHS[backbone], output_stride, multi_grid=grid,
+            deep_stem=deep_stem, synchronized_bn=synchronized_bn,
+            input_shape=input_shape, name="backbone",
+        )
+        head = DANetHead(num_classes, dropout=dropout, synchronized_bn=synchronized_bn, name="head")
+
+        # === Functional Model ===
+        images = keras.Input(input_shape, name="images")
+        features = resnet(images)
+        fused, pam, cam = head(features["layer4"])
+        outputs = {
+            "logits": ResizeLike(align_corners, name="logits")([fused, images]),
+            "pam_logits": ResizeLike(align_corners, name="pam_logits")([pam, images]),
+            "cam_logits": ResizeLike(align_corners, name="cam_logits")([cam, images]),
+        }
+        if aux_head:
+            aux = fcn_aux_head(features["layer3"], num_classes, synchronized_bn, dropout=dropout)
+            outputs["aux_logits"] = ResizeLike(align_corners, name="aux_logits")([aux, images])
+        super().__init__(inputs=images, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.num_classes = num_classes
+        self.backbone_name = backbone
+        self.output_stride = output_stride
+        self.multi_grid = list(grid) if grid else False
+        self.deep_stem = deep_stem
+        self.aux_head = aux_head
+        self.align_corners = align_corners
+        self.dropout = dropout
+        self.synchronized_bn = synchronized_bn
+        self.image_shape = tuple(input_shape)
+
+    def inference_model(self):
+        """A model sharing these weights that returns only the fused logits."""
+        return keras.Model(self.input, self.output["logits"], name=f"{self.name}_inference")
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "num_classes": self.num_classes,
+            "backbone": self.backbone_name,
+            "output_stride": self.output_stride,
+            "multi_grid": self.multi_grid,
+            "deep_stem": self.deep_stem,
+            "aux_head": self.aux_head,
+            "align_corners": self.align_corners,
+            "dropout": self.dropout,
+            "synchronized_bn": self.synchronized_bn,
+            "input_shape": list(self.image_shape),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

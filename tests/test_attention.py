@@ -1,0 +1,112 @@
+import keras
+import numpy as np
+import pytest
+from conftest import relative_error
+
+from danet_tf.attention import ChannelAttention, PositionAttention
+
+
+def softmax64(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def conv1x1_np(layer, x):
+    kernel = np.asarray(layer.kernel, np.float64)[0, 0]
+    return x @ kernel + np.asarray(layer.bias, np.float64)
+
+
+def pam_reference(layer, x, gamma):
+    """Official PAM in NCHW-free float64 form: out_i = sum_j A_ij V_j."""
+    b, h, w, c = x.shape
+    x64 = x.astype(np.float64).reshape(b, h * w, c)
+    q = conv1x1_np(layer.query_conv, x64)
+    k = conv1x1_np(layer.key_conv, x64)
+    v = conv1x1_np(layer.value_conv, x64)
+    out = np.empty_like(x64)
+    for n in range(b):
+        energy = q[n] @ k[n].T  # (N, N), no scaling
+        attention = softmax64(energy)
+        out[n] = np.einsum("ij,jc->ic", attention, v[n])
+    return (gamma * out + x64).reshape(b, h, w, c)
+
+
+def cam_reference(x, gamma):
+    """Official CAM: softmax(rowmax(E) - E) with E = X X^T, X = (C, N)."""
+    b, h, w, c = x.shape
+    y = np.empty((b, h, w, c))
+    for n in range(b):
+        xc = x[n].astype(np.float64).reshape(h * w, c).T  # (C, N)
+        energy = xc @ xc.T
+        attention = softmax64(energy.max(axis=-1, keepdims=True) - energy)
+        y[n] = (gamma * (attention @ xc) + xc).T.reshape(h, w, c)
+    return y
+
+
+@pytest.mark.parametrize("hw", [(6, 6), (5, 9)])
+def test_position_attention_matches_numpy(hw):
+    x = np.random.randn(2, *hw, 32).astype("float32")
+    layer = PositionAttention()
+    layer.build(x.shape)
+    layer.gamma.assign([0.7])
+    # Larger-than-init biases so a missing bias would show.
+    for conv in (layer.query_conv, layer.key_conv, layer.value_conv):
+        conv.bias.assign(np.random.randn(*conv.bias.shape).astype("float32"))
+    expected = pam_reference(layer, x, 0.7)
+    assert relative_error(layer(x), expected) <= 1e-5
+
+
+@pytest.mark.parametrize("hw", [(6, 6), (5, 9)])
+def test_channel_attention_matches_numpy(hw):
+    x = np.random.randn(2, *hw, 16).astype("float32") * 0.5
+    layer = ChannelAttention()
+    layer.build(x.shape)
+    layer.gamma.assign([-1.3])
+    assert relative_error(layer(x), cam_reference(x, -1.3)) <= 1e-5
+
+
+@pytest.mark.parametrize("layer_cls", [PositionAttention, ChannelAttention])
+def test_zero_gamma_is_identity(layer_cls):
+    x = np.random.randn(1, 4, 7, 16).astype("float32")
+    layer = layer_cls()
+    np.testing.assert_array_equal(layer(x), x)
+    assert float(layer.gamma[0]) == 0.0
+
+
+def test_position_attention_weights_and_dynamic_shape():
+    layer = PositionAttention()
+    inputs = keras.Input((None, None, 64))
+    model = keras.Model(inputs, layer(inputs))
+    # q, k: 64*8 + 8 each; v: 64*64 + 64; gamma: 1.
+    assert model.count_params() == 2 * (64 * 8 + 8) + 64 * 64 + 64 + 1
+    assert len(layer.trainable_weights) == 7
+    for hw in [(3, 5), (8, 2)]:
+        assert model(np.zeros((1, *hw, 64), "float32")).shape == (1, *hw, 64)
+
+
+@pytest.mark.parametrize("layer_cls", [PositionAttention, ChannelAttention])
+def test_config_round_trip(layer_cls):
+    layer = layer_cls(name="attn")
+    restored = layer_cls.from_config(layer.get_config())
+    assert restored.get_config() == layer.get_config()
+    serialized = keras.saving.serialize_keras_object(layer)
+    assert type(keras.saving.deserialize_keras_object(serialized)) is layer_cls
+
+
+@pytest.mark.parametrize("layer_cls", [PositionAttention, ChannelAttention])
+def test_mixed_precision_computes_energy_in_float32(layer_cls):
+    keras.config.set_dtype_policy("mixed_float16")
+    x = np.random.randn(1, 4, 5, 16).astype("float32") * 300.0
+    layer = layer_cls()
+    layer.build(x.shape)
+    attention = layer.attention(keras.ops.cast(x, "float16"))
+    assert keras.backend.standardize_dtype(attention.dtype) == "float32"
+    # Energies of this size overflow float16; in float32 the rows stay
+    # probability distributions.
+    np.testing.assert_allclose(np.asarray(attention).sum(-1), 1.0, rtol=1e-5)
+    assert keras.backend.standardize_dtype(layer(x).dtype) == "float16"
+
+
+def test_position_attention_rejects_tiny_channels():
+    with pytest.raises(ValueError, match="reduction"):
+        PositionAttention()(np.zeros((1, 2, 2, 4), "float32"))
