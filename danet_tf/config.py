@@ -1,0 +1,149 @@
+"""Experiment configuration: typed dataclasses, YAML presets, `key=value` overrides."""
+
+import dataclasses
+import os
+import typing
+
+import yaml
+
+PRESET_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "training", "configs")
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where the examples come from and how they are augmented and batched."""
+
+    source: str = "synthetic"  # synthetic | folder | cityscapes | pascal_voc | tfds | tfrecord
+    name: str = "synthetic"  # dataset name for class names and palettes
+    num_classes: int = 6
+    class_names: typing.Optional[list] = None
+    root: typing.Optional[str] = None  # folder / cityscapes / pascal_voc root
+    image_dir: typing.Optional[str] = None  # folder: overrides root/<split>/images
+    mask_dir: typing.Optional[str] = None  # folder: overrides root/<split>/masks
+    tfds_name: typing.Optional[str] = None  # cityscapes | scene_parse150 | oxford_iiit_pet
+    data_dir: typing.Optional[str] = None  # tfds data_dir
+    manual_dir: typing.Optional[str] = None  # tfds manual_dir (Cityscapes zips)
+    download: bool = False  # tfds: download and prepare (explicit network use)
+    train_pattern: typing.Optional[str] = None  # tfrecord: file pattern of train shards
+    val_pattern: typing.Optional[str] = None  # tfrecord: file pattern of val shards
+    train_split: str = "train"
+    val_split: str = "val"
+    synthetic_train_size: int = 512
+    synthetic_val_size: int = 64
+    synthetic_image_size: int = 128
+    crop_size: tuple = (128, 128)
+    scale_range: tuple = (0.5, 2.0)
+    base_size: typing.Optional[int] = None  # rescale relative to this long side
+    flip: bool = True
+    jitter: bool = False
+    batch_size: int = 8  # global batch size
+    eval_batch_size: int = 8
+    shuffle_buffer: int = 1024
+    seed: int = 0
+    on_bad_example: str = "raise"  # raise | skip
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    backbone: str = "resnet50"
+    output_stride: int = 8
+    multi_grid: typing.Any = False
+    deep_stem: bool = False
+    aux_head: bool = False
+    align_corners: bool = True
+    dropout: float = 0.1
+    synchronized_bn: bool = False
+    backbone_weights: typing.Optional[str] = None  # none | imagenet | path
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    name: str = "danet"
+    model_dir: str = "runs/danet"
+    export_dir: str = "saved_models"
+    epochs: int = 10
+    steps_per_epoch: int = 100
+    learning_rate: float = 0.01  # backbone LR; the head gets head_lr_multiplier x
+    head_lr_multiplier: float = 10.0
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    poly_power: float = 0.9
+    warmup_steps: int = 0
+    aux_loss_weight: float = 0.4
+    ohem: bool = False
+    ohem_threshold: float = 0.7
+    ohem_min_kept: int = 100000
+    mixed_precision: bool = False
+    jit: bool = False
+    eval_every_epochs: int = 1
+    export_formats: tuple = ("keras",)
+
+
+@dataclasses.dataclass
+class ExperimentConfig:
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def _coerce(value, current, where):
+    """Parses a YAML scalar/list for a field whose current value is `current`."""
+    if isinstance(value, str):
+        value = yaml.safe_load(value)
+    if isinstance(current, bool) and not isinstance(value, bool):
+        raise ValueError(f"{where}: expected true or false. Received: {value!r}")
+    if isinstance(current, int) and not isinstance(current, bool) and isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"{where}: expected an integer. Received: {value!r}")
+        value = int(value)
+    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(current, tuple) and isinstance(value, list):
+        value = tuple(value)
+    return value
+
+
+def update(config, values, where="config"):
+    """Updates nested dataclasses in place from a dict; unknown keys are errors."""
+    for key, value in values.items():
+        if not hasattr(config, key):
+            fields = ", ".join(f.name for f in dataclasses.fields(config))
+            raise ValueError(f"{where}: unknown key {key!r}. Expected one of: {fields}.")
+        current = getattr(config, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ValueError(f"{where}.{key}: expected a mapping. Received: {value!r}")
+            update(current, value, f"{where}.{key}")
+        else:
+            setattr(config, key, _coerce(value, current, f"{where}.{key}"))
+    return config
+
+
+def apply_overrides(config, overrides):
+    """Applies `["train.epochs=3", "data.crop_size=[64, 64]"]` style overrides."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects key=value. Received: {item!r}")
+        nested = value
+        for part in reversed(key.strip().split(".")):
+            nested = {part: nested}
+        update(config, nested, "--set")
+    return config
+
+
+def load_config(preset="quickstart", config_file=None, overrides=()):
+    """Preset YAML (by name or path), then `config_file`, then overrides."""
+    config = ExperimentConfig()
+    for path in filter(None, [preset, config_file]):
+        if not os.path.isfile(path):
+            path = os.path.join(PRESET_DIR, f"{path}.yaml")
+        if not os.path.isfile(path):
+            names = sorted(p[:-5] for p in os.listdir(PRESET_DIR) if p.endswith(".yaml"))
+            raise FileNotFoundError(f"No config {path!r}. Presets: {', '.join(names)}.")
+        with open(path) as f:
+            update(config, yaml.safe_load(f) or {}, path)
+    return apply_overrides(config, overrides)

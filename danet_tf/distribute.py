@@ -1,0 +1,126 @@
+"""Distribution strategies for training, and the Keras 3.15 multi-worker fix.
+
+`make_strategy("mirrored")` on a machine without GPUs runs on the CPU (one
+replica); `"multiworker"` reads the cluster from `TF_CONFIG`.
+
+Keras 3.15's `fit` breaks under `MultiWorkerMirroredStrategy`
+(keras-team/keras#20585) in two places of
+`keras/src/backend/tensorflow/trainer.py`:
+1. `_maybe_symbolic_build` reduces the first data batch with
+   `strategy.reduce("MEAN", ...)`, which collective strategies refuse for
+   `PerReplica` integer batches ("unsupported type PerReplica");
+2. `reduce_per_replica` reduces scalar step outputs with
+   `strategy.reduce("MEAN", v, axis=0)` ("Invalid reduction dimension 0").
+`patch_keras_for_multiworker()` replaces both with versions that take the
+local replica's batch for the symbolic build (only shapes and dtypes are
+used) and reduce scalars with `axis=None`. It is applied only when the
+multi-worker strategy is created.
+"""
+
+import json
+import os
+
+import tensorflow as tf
+
+STRATEGIES = ("auto", "mirrored", "multiworker", "tpu", "onedevice")
+
+
+def _patch_reduce_per_replica(trainer_module):
+    original = trainer_module.reduce_per_replica
+    if getattr(original, "_danet_patched", False):
+        return
+
+    def reduce_per_replica(values, strategy, reduction):
+        if trainer_module._collective_all_reduce_multi_worker(strategy) and reduction in (
+            "auto", "mean"
+        ):
+            def reduce_mean(v):
+                axis = 0 if v.shape.rank else None
+                return strategy.reduce("MEAN", v, axis=axis)
+
+            return tf.nest.map_structure(reduce_mean, values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica._danet_patched = True
+    trainer_module.reduce_per_replica = reduce_per_replica
+
+
+def _patch_symbolic_build(trainer_cls):
+    original = trainer_cls._maybe_symbolic_build
+    if getattr(original, "_danet_patched", False):
+        return
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        strategy = self._distribute_strategy
+        if strategy is None or iterator is None or not isinstance(
+            strategy, tf.distribute.MultiWorkerMirroredStrategy
+        ):
+            return original(self, iterator=iterator, data_batch=data_batch)
+        for _, _, it in iterator:
+            batch = next(it)
+            data_batch = tf.nest.map_structure(
+                lambda x: strategy.experimental_local_results(x)[0]
+                if isinstance(x, tf.distribute.DistributedValues) else x,
+                batch,
+            )
+            break
+        with strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    _maybe_symbolic_build._danet_patched = True
+    trainer_cls._maybe_symbolic_build = _maybe_symbolic_build
+
+
+def patch_keras_for_multiworker():
+    """Applies the two fixes described in the module docstring (idempotent)."""
+    from keras.src.backend.tensorflow import trainer as trainer_module
+
+    _patch_reduce_per_replica(trainer_module)
+    _patch_symbolic_build(trainer_module.TensorFlowTrainer)
+
+
+def make_strategy(name="auto"):
+    """Creates a `tf.distribute.Strategy` by name.
+
+    Args:
+        name: `auto` (Mirrored over all GPUs when there are any, else the
+            default strategy), `mirrored` (all GPUs, or the logical CPU
+            devices when there are none), `multiworker` (cluster from `TF_CONFIG`), `tpu` (TPU
+            cluster resolver; needs a TPU host), `onedevice` (first GPU or the
+            CPU).
+    """
+    if name not in STRATEGIES:
+        raise ValueError(f"--strategy must be one of {', '.join(STRATEGIES)}. Received: {name!r}")
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "auto":
+        return tf.distribute.MirroredStrategy() if gpus else tf.distribute.get_strategy()
+    if name == "mirrored":
+        # Without GPUs: every logical CPU device (one, unless configured).
+        devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    if name == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError("--strategy multiworker needs the TF_CONFIG environment variable.")
+        patch_keras_for_multiworker()
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+
+
+def is_chief(strategy=None):
+    """True on the worker that writes checkpoints, logs and exports."""
+    cluster = json.loads(os.environ.get("TF_CONFIG", "{}"))
+    task = cluster.get("task", {})
+    if not task or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return True
+    return task.get("type") == "chief" or (
+        task.get("type") == "worker" and task.get("index") == 0 and "chief" not in cluster.get("cluster", {})
+    )
+
+
+def worker_id():
+    return json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}).get("index", 0)

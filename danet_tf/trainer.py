@@ -1,0 +1,171 @@
+"""Training: config -> strategy -> data -> model -> `fit` -> best model export.
+
+The seams follow TF Model Garden's segmentation task (`build_model`,
+`build_inputs`, `build_losses`, `build_metrics`); the loop is Keras `fit`.
+"""
+
+import dataclasses
+import json
+import os
+import time
+
+import keras
+import tensorflow as tf
+
+from danet_tf import distribute
+from danet_tf.callbacks import BestModel, ResumableCheckpoint, Throughput, print_scores
+from danet_tf.data.catalog import class_names_for
+from danet_tf.data.folder import SkipCounter
+from danet_tf.data.pipeline import build_eval_dataset, build_train_dataset, with_output_keys
+from danet_tf.losses import SegmentationCrossEntropy
+from danet_tf.metrics import SegmentationMetric
+from danet_tf.model import DANet
+from danet_tf.optimizer import PolyDecay, TorchSGD
+
+MAIN_OUTPUTS = ("logits", "pam_logits", "cam_logits")
+
+
+def build_model(config):
+    """An uncompiled `DANet` from `ModelConfig` + the data's class count."""
+    model_config = dataclasses.asdict(config.model)
+    model_config.pop("backbone_weights")
+    return DANet(num_classes=config.data.num_classes, **model_config)
+
+
+def output_names(config):
+    return MAIN_OUTPUTS + (("aux_logits",) if config.model.aux_head else ())
+
+
+def build_inputs(config, strategy, seed_offset=0, skips=None):
+    """Train and val datasets with one label entry per model output."""
+    keys = output_names(config)
+    train = with_output_keys(build_train_dataset(config.data, seed_offset, skips), keys)
+    val = with_output_keys(build_eval_dataset(config.data, skips), keys)
+    return train, val
+
+
+def build_losses(config):
+    """Losses and weights: 1 / 1 / 1 for the three outputs, `aux_loss_weight` for aux."""
+    t = config.train
+    loss = SegmentationCrossEntropy(
+        ohem=t.ohem, ohem_threshold=t.ohem_threshold, ohem_min_kept=t.ohem_min_kept
+    )
+    losses = {k: loss for k in output_names(config)}
+    weights = {k: (t.aux_loss_weight if k == "aux_logits" else 1.0) for k in losses}
+    return losses, weights
+
+
+def build_metrics(config):
+    return SegmentationMetric(config.data.num_classes, name="miou")
+
+
+def build_optimizer(config):
+    t = config.train
+    schedule = PolyDecay(t.learning_rate, t.epochs * t.steps_per_epoch, t.poly_power, t.warmup_steps)
+    multipliers = {"head/": t.head_lr_multiplier, "aux_": t.head_lr_multiplier}
+    return TorchSGD(schedule, t.momentum, t.weight_decay, lr_multipliers=multipliers)
+
+
+def compile_model(config, model, metric):
+    losses, weights = build_losses(config)
+    model.compile(
+        optimizer=build_optimizer(config),
+        loss=losses,
+        loss_weights=weights,
+        metrics={"logits": [metric]},
+        jit_compile=config.train.jit,
+    )
+    # Create the optimizer's variables now so a checkpoint restores into them.
+    model.optimizer.build(model.trainable_variables)
+
+
+def export_keras(config, weights_path, directory):
+    """Saves an uncompiled model with `weights_path` to `<dir>/<name>.keras` (atomic)."""
+    model = build_model(config)
+    model.load_weights(weights_path)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{config.train.name}.keras")
+    tmp = os.path.join(directory, f".{config.train.name}.tmp-{os.getpid()}.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def train(config, strategy_name="auto", verbose=1):
+    """Runs (or resumes) a training run; returns `(summary dict, trained model)`."""
+    t = config.train
+    if t.mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    strategy = distribute.make_strategy(strategy_name)
+    chief = distribute.is_chief(strategy)
+    os.makedirs(t.model_dir, exist_ok=True)
+    if chief:
+        with open(os.path.join(t.model_dir, "config.json"), "w") as f:
+            json.dump(config.to_dict(), f, indent=2, default=list)
+
+    class_names = config.data.class_names or class_names_for(config.data.name, config.data.num_classes)
+    with strategy.scope():
+        model = build_model(config)
+        metric = build_metrics(config)
+        compile_model(config, model, metric)
+        checkpoint = ResumableCheckpoint(t.model_dir, model, chief, distribute.worker_id())
+    initial_epoch = checkpoint.restore()
+    initial_step = int(model.optimizer.iterations.numpy())
+    if initial_epoch and verbose:
+        print(f"Resuming from {checkpoint.manager.latest_checkpoint}: epoch {initial_epoch}, "
+              f"step {initial_step}")
+
+    skips = SkipCounter()
+    train_ds, val_ds = build_inputs(config, strategy, seed_offset=initial_epoch, skips=skips)
+    log_dir = os.path.join(t.model_dir, "logs")
+    best = BestModel(metric, class_names, t.model_dir, checkpoint.best_miou, chief, log_dir)
+    callbacks = [Throughput(config.data.batch_size), best, checkpoint]
+    if chief:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir, update_freq="epoch"))
+
+    start = time.time()
+    history = None
+    if initial_epoch < t.epochs:
+        history = model.fit(
+            train_ds,
+            epochs=t.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=t.steps_per_epoch,
+            validation_data=val_ds,
+            validation_freq=t.eval_every_epochs,
+            callbacks=callbacks,
+            verbose=verbose if chief else 0,
+            shuffle=False,
+        )
+    elapsed = time.time() - start
+
+    if best.last_scores is None:
+        model.evaluate(val_ds, verbose=0)
+        best.last_scores = metric.scores()
+    summary = {
+        "epochs": t.epochs,
+        "steps": int(model.optimizer.iterations.numpy()),
+        "resumed_at_epoch": initial_epoch,
+        "resumed_at_step": initial_step,
+        "train_seconds": round(elapsed, 1),
+        "final_val_miou": best.last_scores["miou"],
+        "final_val_pixel_accuracy": best.last_scores["pixel_accuracy"],
+        "best_val_miou": float(checkpoint.best_miou.numpy()),
+        "final_train_loss": float(history.history["loss"][-1]) if history else None,
+        "skipped_examples": len(skips),
+        "model_dir": t.model_dir,
+    }
+    if skips.skipped and verbose:
+        print(f"Skipped {len(skips)} bad examples (on_bad_example=skip):")
+        for path, reason in list(skips.skipped.items())[:20]:
+            print(f"  {path}: {reason}")
+    best_weights = os.path.join(t.model_dir, "best.weights.h5")
+    if chief and os.path.exists(best_weights) and "keras" in t.export_formats:
+        summary["keras_model"] = export_keras(config, best_weights, os.path.join(t.export_dir, t.name))
+    if chief and verbose:
+        print("\nValidation (last evaluation):")
+        print_scores(best.last_scores, class_names)
+        print("\nSummary:")
+        for key, value in summary.items():
+            print(f"  {key}: {value}")
+    return summary, model

@@ -1,0 +1,50 @@
+"""Test helper: trains a tiny configuration and saves the final weights.
+
+    python tests/run_training.py OUT_DIR STRATEGY [LOGICAL_CPUS] [key=value ...]
+
+Writes OUT_DIR/summary.json and OUT_DIR/weights.npz (all model weights).
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+TINY = [
+    "data.synthetic_train_size=16", "data.synthetic_val_size=4", "data.synthetic_image_size=40",
+    "data.crop_size=[32, 32]", "data.batch_size=4", "data.eval_batch_size=4",
+    "train.epochs=2", "train.steps_per_epoch=2", "train.warmup_steps=0",
+]
+
+
+def main():
+    out_dir, strategy = sys.argv[1], sys.argv[2]
+    overrides = [a for a in sys.argv[3:] if "=" in a]
+    logical_cpus = next((int(a) for a in sys.argv[3:] if a.isdigit()), 1)
+    if logical_cpus > 1:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus
+        )
+    from danet_tf.config import load_config
+    from danet_tf.trainer import train
+
+    os.makedirs(out_dir, exist_ok=True)
+    config = load_config("quickstart", overrides=TINY + [f"train.model_dir={out_dir}/model",
+                                                         f"train.export_dir={out_dir}/export"]
+                         + overrides)
+    summary, model = train(config, strategy, verbose=0)
+    np.savez(os.path.join(out_dir, "weights.npz"),
+             *[np.asarray(w) for w in model.weights])
+    summary["num_replicas"] = model.distribute_strategy.num_replicas_in_sync
+    with open(os.path.join(out_dir, "summary.json"), "w") as f:
+        json.dump(summary, f)
+
+
+if __name__ == "__main__":
+    main()
