@@ -19,6 +19,124 @@ def _flatten_positions(x):
     return ops.reshape(x, (shape[0], shape[1] * shape[2], shape[3]))
 
 
+# "auto" keeps the fastest (unchunked) path up to this many positions: N x N
+# float32 is 64 MiB at N = 4096.
+AUTO_UNCHUNKED_MAX_POSITIONS = 4096
+# "auto" block size: about this many attention entries per block (64 MiB).
+AUTO_BLOCK_ELEMENTS = 2**24
+
+
+def auto_block_size(num_positions):
+    """Query rows per block for `block_size="auto"`; `None` = unchunked."""
+    if num_positions <= AUTO_UNCHUNKED_MAX_POSITIONS:
+        return None
+    return max(64, (AUTO_BLOCK_ELEMENTS // num_positions) // 64 * 64)
+
+
+def _map_blocks(fn, blocks):
+    """`fn` on each `blocks[i]` in turn (one block alive at a time), stacked."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.map_fn(fn, blocks, parallel_iterations=1,
+                         fn_output_signature=tf.TensorSpec(None, "float32"))
+    return ops.map(fn, blocks)
+
+
+def _sum_over_blocks(fn, num_blocks, init):
+    """`sum_i fn(i)` of a tuple of tensors, one block at a time."""
+    def body(i, totals):
+        return tuple(t + d for t, d in zip(totals, fn(i)))
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        _, totals = tf.while_loop(lambda i, _: i < num_blocks,
+                                  lambda i, totals: (i + 1, body(i, totals)),
+                                  (0, init), parallel_iterations=1)
+        return totals
+    return ops.fori_loop(0, num_blocks, body, init)
+
+
+def _split_rows(x, block):
+    """`(B, N, D)` -> `(num_blocks, B, block, D)`, zero-padding N up."""
+    shape = ops.shape(x)
+    num_blocks = (shape[1] + block - 1) // block
+    x = ops.pad(x, [[0, 0], [0, num_blocks * block - shape[1]], [0, 0]])
+    x = ops.reshape(x, (shape[0], num_blocks, block, shape[2]))
+    return ops.transpose(x, (1, 0, 2, 3))
+
+
+def _merge_rows(blocks, num_rows):
+    """Inverse of `_split_rows`: `(num_blocks, B, block, D)` -> `(B, num_rows, D)`."""
+    shape = ops.shape(blocks)
+    x = ops.reshape(ops.transpose(blocks, (1, 0, 2, 3)), (shape[1], shape[0] * shape[2], shape[3]))
+    return x[:, :num_rows]
+
+
+def chunked_attention(q, k, v, block):
+    """Exact `softmax(q k^T) v` computed `block` query rows at a time.
+
+    Every block sees all keys, so each softmax row is complete: the result
+    equals the unchunked product, while only a `(B, block, N)` slice of the
+    attention exists at any time. The gradient recomputes each block's
+    attention (FlashAttention-style backward) instead of storing `N x N`:
+    with `P = softmax(S)`, `dS = P * (dO V^T - rowsum(dO * O))`,
+    `dQ = dS K`, `dK = dS^T Q`, `dV = P^T dO`.
+
+    Args:
+        q, k: `(B, N, d)` float32. v: `(B, N, C)` float32.
+        block: int. Query rows per block.
+
+    Returns:
+        `(B, N, C)` float32.
+    """
+
+    @ops.custom_gradient
+    def attend(q, k, v):
+        num_rows = ops.shape(q)[1]
+        k_t = ops.transpose(k, (0, 2, 1))
+        v_t = ops.transpose(v, (0, 2, 1))
+        q_blocks = _split_rows(q, block)
+
+        def probabilities(q_block):
+            return ops.softmax(ops.matmul(q_block, k_t), axis=-1)  # (B, block, N)
+
+        out = _merge_rows(_map_blocks(lambda qb: ops.matmul(probabilities(qb), v), q_blocks),
+                          num_rows)
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            d_out = ops.cast(upstream, "float32")
+            d_blocks = _split_rows(d_out, block)
+            dot_blocks = _split_rows(ops.sum(d_out * out, axis=-1, keepdims=True), block)
+
+            def score_grads(q_block, d_block, dot_block):
+                p = probabilities(q_block)
+                return p, p * (ops.matmul(d_block, v_t) - dot_block)
+
+            d_q = _merge_rows(
+                _map_blocks(lambda b: ops.matmul(score_grads(*b)[1], k),
+                            (q_blocks, d_blocks, dot_blocks)),
+                num_rows,
+            )
+
+            def key_value_grads(i):
+                q_block, d_block = q_blocks[i], d_blocks[i]
+                p, d_scores = score_grads(q_block, d_block, dot_blocks[i])
+                return (ops.matmul(ops.transpose(d_scores, (0, 2, 1)), q_block),
+                        ops.matmul(ops.transpose(p, (0, 2, 1)), d_block))
+
+            d_k, d_v = _sum_over_blocks(key_value_grads, ops.shape(q_blocks)[0],
+                                        (ops.zeros_like(k), ops.zeros_like(v)))
+            return d_q, d_k, d_v
+
+        return out, grad
+
+    return attend(q, k, v)
+
+
 def _add_gamma(layer):
     return layer.add_weight(
         name="gamma", shape=(1,), initializer="zeros", trainable=True
@@ -37,6 +155,11 @@ class PositionAttention(keras.layers.Layer):
     Args:
         reduction: int. Channel reduction of the query/key projections.
             Defaults to `8` (the official `in_dim // 8`).
+        block_size: `None`, `"auto"` or int. `None` materialises the whole
+            `(N, N)` attention (fastest for small inputs); an int computes it
+            that many query rows at a time (exact, memory `block * N`, see
+            `chunked_attention`); `"auto"` stays unchunked up to
+            N = 4096 and picks blocks of about 2**24 entries above.
 
     Call arguments:
         inputs: `(batch, height, width, channels)`.
@@ -50,11 +173,17 @@ class PositionAttention(keras.layers.Layer):
     (1, 5, 7, 64)
     """
 
-    def __init__(self, reduction=8, **kwargs):
+    def __init__(self, reduction=8, block_size=None, **kwargs):
         super().__init__(**kwargs)
         if int(reduction) < 1:
             raise ValueError(f"`reduction` must be >= 1. Received: reduction={reduction}")
+        if not (block_size is None or block_size == "auto"
+                or (isinstance(block_size, int) and block_size > 0)):
+            raise ValueError(
+                f"`block_size` must be None, 'auto' or a positive int. Received: block_size={block_size!r}"
+            )
         self.reduction = int(reduction)
+        self.block_size = block_size
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -85,8 +214,27 @@ class PositionAttention(keras.layers.Layer):
         return ops.softmax(energy, axis=-1)
 
     def call(self, inputs):
+        q = ops.cast(_flatten_positions(self.query_conv(inputs)), "float32")
+        k = ops.cast(_flatten_positions(self.key_conv(inputs)), "float32")
         v = ops.cast(_flatten_positions(self.value_conv(inputs)), "float32")
-        out = ops.matmul(self.attention(inputs), v)
+
+        def unchunked():
+            energy = ops.matmul(q, ops.transpose(k, (0, 2, 1)))
+            return ops.matmul(ops.softmax(energy, axis=-1), v)
+
+        num_positions = q.shape[1]
+        if self.block_size is None:
+            out = unchunked()
+        elif self.block_size != "auto":
+            out = chunked_attention(q, k, v, self.block_size)
+        elif num_positions is not None:
+            block = auto_block_size(num_positions)
+            out = unchunked() if block is None else chunked_attention(q, k, v, block)
+        else:
+            n = ops.shape(q)[1]
+            block = ops.maximum(64, (AUTO_BLOCK_ELEMENTS // n) // 64 * 64)
+            out = ops.cond(n <= AUTO_UNCHUNKED_MAX_POSITIONS, unchunked,
+                           lambda: chunked_attention(q, k, v, block))
         out = ops.reshape(ops.cast(out, self.compute_dtype), ops.shape(inputs))
         return ops.cast(self.gamma, self.compute_dtype) * out + inputs
 
@@ -94,7 +242,8 @@ class PositionAttention(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "reduction": self.reduction}
+        return {**super().get_config(), "reduction": self.reduction,
+                "block_size": self.block_size}
 
 
 @keras.saving.register_keras_serializable(package="danet_tf")

@@ -10,9 +10,16 @@ previous dilation. Layer names follow the PyTorch state dict
 
 import keras
 
-DEPTHS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3),
+          152: (3, 8, 36, 3)}
+# ResNet-18/34 use two-conv basic blocks (expansion 1), the others bottlenecks (x4).
+BASIC_BLOCK_DEPTHS = (18, 34)
 BN_EPSILON = 1e-5
 BN_MOMENTUM = 0.9
+# "torchvision": stride on the 3x3 conv, no conv biases, BN epsilon 1e-5 (the
+# official DANet). "caffe": keras.applications' layout (stride on the first
+# 1x1 conv, conv biases, BN epsilon 1.001e-5), to load its ImageNet weights.
+LAYOUTS = ("torchvision", "caffe")
 # Input normalisation of torchvision ImageNet weights (RGB in [0, 1]).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -33,45 +40,65 @@ def stage_strides_and_dilations(output_stride):
     }[output_stride]
 
 
-def _bn(name, synchronized):
-    return keras.layers.BatchNormalization(
-        epsilon=BN_EPSILON, momentum=BN_MOMENTUM, synchronized=synchronized, name=name
-    )
-
-
-def conv_bn(x, filters, kernel_size, name, bn_name, stride=1, dilation=1, synchronized=False):
-    """PyTorch-padded conv (no bias) + BN. `padding = dilation * (k - 1) // 2`."""
+def conv_bn(x, filters, kernel_size, name, bn_name, stride=1, dilation=1, synchronized=False,
+            layout="torchvision"):
+    """PyTorch-padded conv + BN. `padding = dilation * (k - 1) // 2`."""
     pad = dilation * (kernel_size - 1) // 2
     if pad:
         x = keras.layers.ZeroPadding2D(pad, name=f"{name}_pad")(x)
+    caffe = layout == "caffe"
     x = keras.layers.Conv2D(
         filters, kernel_size, strides=stride, dilation_rate=dilation,
-        use_bias=False, name=name,
+        use_bias=caffe, name=name,
     )(x)
-    return _bn(bn_name, synchronized)(x)
+    return keras.layers.BatchNormalization(
+        epsilon=1.001e-5 if caffe else BN_EPSILON, momentum=BN_MOMENTUM,
+        synchronized=synchronized, name=bn_name,
+    )(x)
 
 
-def bottleneck(x, planes, stride, dilation, downsample, name, synchronized):
-    """torchvision Bottleneck: 1x1 -> 3x3 (stride, dilation) -> 1x1 (x4)."""
+def bottleneck(x, planes, stride, dilation, downsample, name, synchronized, layout="torchvision"):
+    """Bottleneck 1x1 -> 3x3 (dilation) -> 1x1 (x4); the stride sits on the 3x3
+    conv (torchvision) or on the first 1x1 conv (caffe layout)."""
     shortcut = x
     if downsample:
         shortcut = conv_bn(
             x, planes * 4, 1, f"{name}_downsample_0", f"{name}_downsample_1",
-            stride=stride, synchronized=synchronized,
+            stride=stride, synchronized=synchronized, layout=layout,
         )
-    y = conv_bn(x, planes, 1, f"{name}_conv1", f"{name}_bn1", synchronized=synchronized)
+    stride1, stride2 = (stride, 1) if layout == "caffe" else (1, stride)
+    y = conv_bn(x, planes, 1, f"{name}_conv1", f"{name}_bn1", stride=stride1,
+                synchronized=synchronized, layout=layout)
     y = keras.layers.ReLU(name=f"{name}_relu1")(y)
     y = conv_bn(
-        y, planes, 3, f"{name}_conv2", f"{name}_bn2", stride=stride,
-        dilation=dilation, synchronized=synchronized,
+        y, planes, 3, f"{name}_conv2", f"{name}_bn2", stride=stride2,
+        dilation=dilation, synchronized=synchronized, layout=layout,
     )
     y = keras.layers.ReLU(name=f"{name}_relu2")(y)
-    y = conv_bn(y, planes * 4, 1, f"{name}_conv3", f"{name}_bn3", synchronized=synchronized)
+    y = conv_bn(y, planes * 4, 1, f"{name}_conv3", f"{name}_bn3", synchronized=synchronized,
+                layout=layout)
     y = keras.layers.Add(name=f"{name}_add")([y, shortcut])
     return keras.layers.ReLU(name=f"{name}_out")(y)
 
 
-def stem(x, deep_stem, synchronized):
+def basic_block(x, planes, stride, dilation, downsample, name, synchronized):
+    """torchvision BasicBlock: 3x3 (stride, dilation) -> 3x3 (dilation)."""
+    shortcut = x
+    if downsample:
+        shortcut = conv_bn(
+            x, planes, 1, f"{name}_downsample_0", f"{name}_downsample_1",
+            stride=stride, synchronized=synchronized,
+        )
+    y = conv_bn(x, planes, 3, f"{name}_conv1", f"{name}_bn1", stride=stride,
+                dilation=dilation, synchronized=synchronized)
+    y = keras.layers.ReLU(name=f"{name}_relu1")(y)
+    y = conv_bn(y, planes, 3, f"{name}_conv2", f"{name}_bn2", dilation=dilation,
+                synchronized=synchronized)
+    y = keras.layers.Add(name=f"{name}_add")([y, shortcut])
+    return keras.layers.ReLU(name=f"{name}_out")(y)
+
+
+def stem(x, deep_stem, synchronized, layout="torchvision"):
     """7x7/2 conv (or three 3x3 convs, ResNetV1c) + BN + ReLU + 3x3/2 max-pool."""
     if deep_stem:
         for i, (filters, stride) in enumerate(((32, 2), (32, 1), (64, 1))):
@@ -81,7 +108,7 @@ def stem(x, deep_stem, synchronized):
             )
             x = keras.layers.ReLU(name=f"stem_relu{i}")(x)
     else:
-        x = conv_bn(x, 64, 7, "conv1", "bn1", stride=2, synchronized=synchronized)
+        x = conv_bn(x, 64, 7, "conv1", "bn1", stride=2, synchronized=synchronized, layout=layout)
         x = keras.layers.ReLU(name="relu")(x)
     # Inputs to the pool are >= 0 after ReLU, so zero padding equals -inf padding.
     x = keras.layers.ZeroPadding2D(1, name="maxpool_pad")(x)
@@ -95,32 +122,42 @@ def DilatedResNet(
     deep_stem=False,
     synchronized_bn=False,
     input_shape=(None, None, 3),
+    layout="torchvision",
     name=None,
 ):
     """Builds a dilated ResNet returning the four stage features.
 
     Args:
-        depth: int. 50, 101 or 152.
+        depth: int. 50, 101 or 152 (bottlenecks, DANet's backbones), or 18
+            and 34 (basic blocks; light variants for CPU experiments).
         output_stride: int. 8, 16 or 32: input size / layer4 size.
         multi_grid: optional tuple of layer4 dilation multipliers (e.g.
             `(1, 2, 4)`); `None` uses the plain pattern.
         deep_stem: bool. Three 3x3 convs instead of the 7x7 stem.
         synchronized_bn: bool. Batch statistics across replicas.
         input_shape: tuple. `(height, width, 3)`; `None` for dynamic sizes.
+        layout: `"torchvision"` (the official DANet) or `"caffe"`
+            (keras.applications' ResNet, to load its ImageNet weights).
         name: str. Model name; defaults to `resnet{depth}`.
 
     Returns:
         A functional `keras.Model` mapping images `(B, H, W, 3)` to a dict
         `{"layer1": (B, H/4, W/4, 256), "layer2": (B, H/8, W/8, 512),
         "layer3": (B, H/s3, W/s3, 1024), "layer4": (B, H/os, W/os, 2048)}`
-        (ceil-divided as PyTorch's convs do).
+        (ceil-divided as PyTorch's convs do; ResNet-18/34 have 4x fewer
+        channels: 64, 128, 256, 512).
     """
     if depth not in DEPTHS:
         raise ValueError(f"depth must be one of {sorted(DEPTHS)}. Received: depth={depth}")
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}. Received: layout={layout!r}")
+    if layout == "caffe" and (depth in BASIC_BLOCK_DEPTHS or deep_stem):
+        raise ValueError("The caffe layout exists for ResNet-50/101/152 with the 7x7 stem only.")
     plan = stage_strides_and_dilations(output_stride)
     images = keras.Input(input_shape, name="images")
-    x = stem(images, deep_stem, synchronized_bn)
+    x = stem(images, deep_stem, synchronized_bn, layout)
     features = {}
+    expansion = 1 if depth in BASIC_BLOCK_DEPTHS else 4
     in_channels = 64
     for stage, (blocks, planes, (stride, first_dilation, dilation)) in enumerate(
         zip(DEPTHS[depth], (64, 128, 256, 512), plan), start=1
@@ -130,11 +167,10 @@ def DilatedResNet(
             dilations = [dilation * multi_grid[i % len(multi_grid)] for i in range(blocks)]
         for block, block_dilation in enumerate(dilations):
             block_stride = stride if block == 0 else 1
-            downsample = block == 0 and (block_stride != 1 or in_channels != planes * 4)
-            x = bottleneck(
-                x, planes, block_stride, block_dilation, downsample,
-                f"layer{stage}_{block}", synchronized_bn,
-            )
-            in_channels = planes * 4
+            downsample = block == 0 and (block_stride != 1 or in_channels != planes * expansion)
+            block_args = (x, planes, block_stride, block_dilation, downsample,
+                          f"layer{stage}_{block}", synchronized_bn)
+            x = bottleneck(*block_args, layout) if expansion == 4 else basic_block(*block_args)
+            in_channels = planes * expansion
         features[f"layer{stage}"] = x
     return keras.Model(images, features, name=name or f"resnet{depth}")

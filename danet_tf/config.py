@@ -53,7 +53,11 @@ class ModelConfig:
     align_corners: bool = True
     dropout: float = 0.1
     synchronized_bn: bool = False
-    backbone_weights: typing.Optional[str] = None  # none | imagenet | path
+    attention_block_size: typing.Any = None  # None | "auto" | int (chunked exact PAM)
+    backbone_layout: str = "torchvision"  # torchvision | caffe (keras.applications weights)
+    # none | imagenet (keras.applications, caffe layout) | path to a torchvision
+    # ResNet .pth (torchvision layout) or a keras.applications .h5 (caffe layout)
+    backbone_weights: typing.Optional[str] = None
 
 
 @dataclasses.dataclass
@@ -63,6 +67,7 @@ class TrainConfig:
     export_dir: str = "saved_models"
     epochs: int = 10
     steps_per_epoch: int = 100
+    optimizer: str = "sgd"  # sgd (the official recipe, PyTorch semantics) | adamw
     learning_rate: float = 0.01  # backbone LR; the head gets head_lr_multiplier x
     head_lr_multiplier: float = 10.0
     momentum: float = 0.9
@@ -76,7 +81,7 @@ class TrainConfig:
     mixed_precision: bool = False
     jit: bool = False
     eval_every_epochs: int = 1
-    export_formats: tuple = ("keras",)
+    export_formats: tuple = ("keras", "saved_model")  # + tflite, onnx
 
 
 @dataclasses.dataclass

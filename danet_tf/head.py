@@ -47,6 +47,8 @@ class DANetHead(keras.layers.Layer):
             `in_channels // 4` (512 for ResNet's 2048).
         dropout: float. Channel dropout before each classifier. Defaults to
             `0.1`.
+        attention_block_size: `None`, `"auto"` or int. Query rows per block
+            of the position attention (see `PositionAttention`).
         synchronized_bn: bool. Cross-replica BN statistics.
 
     Call arguments:
@@ -64,6 +66,7 @@ class DANetHead(keras.layers.Layer):
         inter_channels=None,
         dropout=0.1,
         synchronized_bn=False,
+        attention_block_size=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -71,13 +74,14 @@ class DANetHead(keras.layers.Layer):
         self.inter_channels = inter_channels
         self.dropout = float(dropout)
         self.synchronized_bn = bool(synchronized_bn)
+        self.attention_block_size = attention_block_size
 
     def build(self, input_shape):
         inter = self.inter_channels or input_shape[-1] // 4
         sync = self.synchronized_bn
         self.conv5a = _conv_bn_relu(inter, "conv5a", sync)
         self.conv5c = _conv_bn_relu(inter, "conv5c", sync)
-        self.sa = PositionAttention(name="sa")
+        self.sa = PositionAttention(block_size=self.attention_block_size, name="sa")
         self.sc = ChannelAttention(name="sc")
         self.conv51 = _conv_bn_relu(inter, "conv51", sync)
         self.conv52 = _conv_bn_relu(inter, "conv52", sync)
@@ -112,6 +116,7 @@ class DANetHead(keras.layers.Layer):
             "inter_channels": self.inter_channels,
             "dropout": self.dropout,
             "synchronized_bn": self.synchronized_bn,
+            "attention_block_size": self.attention_block_size,
         }
 
 

@@ -6,7 +6,8 @@ from danet_tf.backbone import DilatedResNet
 from danet_tf.head import DANetHead, fcn_aux_head
 from danet_tf.resize import ResizeLike
 
-BACKBONE_DEPTHS = {"resnet50": 50, "resnet101": 101, "resnet152": 152}
+BACKBONE_DEPTHS = {"resnet18": 18, "resnet34": 34, "resnet50": 50, "resnet101": 101,
+                   "resnet152": 152}
 
 
 @keras.saving.register_keras_serializable(package="danet_tf")
@@ -17,7 +18,8 @@ class DANet(keras.Model):
 
     Args:
         num_classes: int. Number of classes.
-        backbone: str. `"resnet50"`, `"resnet101"` or `"resnet152"`.
+        backbone: str. `"resnet50"`, `"resnet101"` or `"resnet152"` (the
+            paper's), or `"resnet18"` / `"resnet34"` (light variants).
         output_stride: int. 8 (official), 16 or 32.
         multi_grid: bool or tuple. `True` uses layer4 dilation multipliers
             `(1, 2, 4)` (the released DANet-101); a tuple gives them.
@@ -27,6 +29,10 @@ class DANet(keras.Model):
             code (needed to match converted weights).
         dropout: float. Channel dropout before the classifiers.
         synchronized_bn: bool. Cross-replica batch norm.
+        attention_block_size: `None`, `"auto"` or int. Chunked (exact)
+            position attention for large inputs; see `PositionAttention`.
+        backbone_layout: `"torchvision"` (official) or `"caffe"` (to start
+            from keras.applications ImageNet weights).
         input_shape: `(height, width, 3)`; `None` for dynamic sizes.
 
     Inputs: ImageNet-normalised float images `(batch, height, width, 3)`.
@@ -53,6 +59,8 @@ class DANet(keras.Model):
         align_corners=True,
         dropout=0.1,
         synchronized_bn=False,
+        attention_block_size=None,
+        backbone_layout="torchvision",
         input_shape=(None, None, 3),
         **kwargs,
     ):
@@ -69,9 +77,12 @@ class DANet(keras.Model):
         resnet = DilatedResNet(
             BACKBONE_DEPTHS[backbone], output_stride, multi_grid=grid,
             deep_stem=deep_stem, synchronized_bn=synchronized_bn,
-            input_shape=input_shape, name="backbone",
+            input_shape=input_shape, layout=backbone_layout, name="backbone",
         )
-        head = DANetHead(num_classes, dropout=dropout, synchronized_bn=synchronized_bn, name="head")
+        head = DANetHead(
+            num_classes, dropout=dropout, synchronized_bn=synchronized_bn,
+            attention_block_size=attention_block_size, name="head",
+        )
 
         # === Functional Model ===
         images = keras.Input(input_shape, name="images")
@@ -97,6 +108,8 @@ class DANet(keras.Model):
         self.align_corners = align_corners
         self.dropout = dropout
         self.synchronized_bn = synchronized_bn
+        self.attention_block_size = attention_block_size
+        self.backbone_layout = backbone_layout
         self.image_shape = tuple(input_shape)
 
     def inference_model(self):
@@ -116,6 +129,8 @@ class DANet(keras.Model):
             "align_corners": self.align_corners,
             "dropout": self.dropout,
             "synchronized_bn": self.synchronized_bn,
+            "attention_block_size": self.attention_block_size,
+            "backbone_layout": self.backbone_layout,
             "input_shape": list(self.image_shape),
         }
 

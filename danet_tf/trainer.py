@@ -12,15 +12,17 @@ import time
 import keras
 import tensorflow as tf
 
-from danet_tf import distribute
+from danet_tf import distribute, export
 from danet_tf.callbacks import BestModel, ResumableCheckpoint, Throughput, print_scores
 from danet_tf.data.catalog import class_names_for
 from danet_tf.data.folder import SkipCounter
 from danet_tf.data.pipeline import build_eval_dataset, build_train_dataset, with_output_keys
+from danet_tf.export_report import export_all
 from danet_tf.losses import SegmentationCrossEntropy
 from danet_tf.metrics import SegmentationMetric
-from danet_tf.model import DANet
+from danet_tf.model import BACKBONE_DEPTHS, DANet
 from danet_tf.optimizer import PolyDecay, TorchSGD
+from danet_tf.weights import load_backbone_weights
 
 MAIN_OUTPUTS = ("logits", "pam_logits", "cam_logits")
 
@@ -30,6 +32,13 @@ def build_model(config):
     model_config = dataclasses.asdict(config.model)
     model_config.pop("backbone_weights")
     return DANet(num_classes=config.data.num_classes, **model_config)
+
+
+def load_pretrained_backbone(config, model):
+    """Applies `model.backbone_weights`; returns the report line."""
+    m = config.model
+    return load_backbone_weights(model.get_layer("backbone"), m.backbone_weights,
+                                 BACKBONE_DEPTHS[m.backbone], m.backbone_layout)
 
 
 def output_names(config):
@@ -62,6 +71,10 @@ def build_metrics(config):
 def build_optimizer(config):
     t = config.train
     schedule = PolyDecay(t.learning_rate, t.epochs * t.steps_per_epoch, t.poly_power, t.warmup_steps)
+    if t.optimizer == "adamw":
+        return keras.optimizers.AdamW(schedule, weight_decay=t.weight_decay)
+    if t.optimizer != "sgd":
+        raise ValueError(f"train.optimizer must be sgd or adamw. Received: {t.optimizer!r}")
     multipliers = {"head/": t.head_lr_multiplier, "aux_": t.head_lr_multiplier}
     return TorchSGD(schedule, t.momentum, t.weight_decay, lr_multipliers=multipliers)
 
@@ -79,16 +92,28 @@ def compile_model(config, model, metric):
     model.optimizer.build(model.trainable_variables)
 
 
-def export_keras(config, weights_path, directory):
-    """Saves an uncompiled model with `weights_path` to `<dir>/<name>.keras` (atomic)."""
+def next_version(export_dir, name):
+    """1 + the highest integer version under `export_dir/name` (TF Serving layout)."""
+    directory = os.path.join(export_dir, name)
+    versions = [int(d) for d in os.listdir(directory) if d.isdigit()] if os.path.isdir(directory) else []
+    return max(versions, default=0) + 1
+
+
+def export_best(config, weights_path):
+    """Exports the best weights in `train.export_formats`; returns what was written."""
+    t = config.train
     model = build_model(config)
     model.load_weights(weights_path)
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, f"{config.train.name}.keras")
-    tmp = os.path.join(directory, f".{config.train.name}.tmp-{os.getpid()}.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
-    return path
+    written = {}
+    if "keras" in t.export_formats:
+        path = os.path.join(t.export_dir, t.name, f"{t.name}.keras")
+        written["keras_model"] = export.export_keras(model, path)
+    formats = [f for f in t.export_formats if f != "keras"]
+    if formats:
+        written["exports"] = export_all(
+            model, config.data, t.export_dir, t.name, next_version(t.export_dir, t.name), formats
+        )
+    return written
 
 
 def train(config, strategy_name="auto", verbose=1):
@@ -110,6 +135,10 @@ def train(config, strategy_name="auto", verbose=1):
         compile_model(config, model, metric)
         checkpoint = ResumableCheckpoint(t.model_dir, model, chief, distribute.worker_id())
     initial_epoch = checkpoint.restore()
+    if initial_epoch == 0:
+        weights_report = load_pretrained_backbone(config, model)
+        if chief and verbose:
+            print(weights_report)
     initial_step = int(model.optimizer.iterations.numpy())
     if initial_epoch and verbose:
         print(f"Resuming from {checkpoint.manager.latest_checkpoint}: epoch {initial_epoch}, "
@@ -160,12 +189,17 @@ def train(config, strategy_name="auto", verbose=1):
         for path, reason in list(skips.skipped.items())[:20]:
             print(f"  {path}: {reason}")
     best_weights = os.path.join(t.model_dir, "best.weights.h5")
-    if chief and os.path.exists(best_weights) and "keras" in t.export_formats:
-        summary["keras_model"] = export_keras(config, best_weights, os.path.join(t.export_dir, t.name))
+    if chief and os.path.exists(best_weights):
+        summary.update(export_best(config, best_weights))
     if chief and verbose:
         print("\nValidation (last evaluation):")
         print_scores(best.last_scores, class_names)
         print("\nSummary:")
         for key, value in summary.items():
-            print(f"  {key}: {value}")
+            if key == "exports":
+                for fmt, info in value.items():
+                    extra = {k: v for k, v in info.items() if k != "path"}
+                    print(f"  {fmt}: {info['path']} {extra if extra else ''}")
+            else:
+                print(f"  {key}: {value}")
     return summary, model

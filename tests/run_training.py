@@ -19,6 +19,7 @@ TINY = [
     "data.synthetic_train_size=16", "data.synthetic_val_size=4", "data.synthetic_image_size=40",
     "data.crop_size=[32, 32]", "data.batch_size=4", "data.eval_batch_size=4",
     "train.epochs=2", "train.steps_per_epoch=2", "train.warmup_steps=0",
+    "train.export_formats=[keras]",
 ]
 
 
@@ -31,8 +32,12 @@ def main():
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * logical_cpus
         )
+    import keras
+
     from danet_tf.config import load_config
     from danet_tf.trainer import train
+
+    keras.utils.set_random_seed(0)
 
     os.makedirs(out_dir, exist_ok=True)
     config = load_config("quickstart", overrides=TINY + [f"train.model_dir={out_dir}/model",

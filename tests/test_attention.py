@@ -1,4 +1,5 @@
 import keras
+import tensorflow as tf
 import numpy as np
 import pytest
 from conftest import relative_error
@@ -110,3 +111,93 @@ def test_mixed_precision_computes_energy_in_float32(layer_cls):
 def test_position_attention_rejects_tiny_channels():
     with pytest.raises(ValueError, match="reduction"):
         PositionAttention()(np.zeros((1, 2, 2, 4), "float32"))
+
+
+def _gradients(layer, x):
+    x = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum(layer(x) * tf.sin(x))
+    return tape.gradient(loss, [x] + layer.trainable_weights)
+
+
+def _pair(block_size, shape, gamma=0.7):
+    reference = PositionAttention()
+    reference.build(shape)
+    reference.gamma.assign([gamma])
+    chunked = PositionAttention(block_size=block_size)
+    chunked.build(shape)
+    chunked.set_weights(reference.get_weights())
+    return reference, chunked
+
+
+@pytest.mark.parametrize("block_size", [4, 7, 16, 63])
+def test_chunked_pam_equals_unchunked_outputs_and_gradients(block_size):
+    # N = 7 * 9 = 63: blocks of 4, 7 and 16 do not divide it; 63 is one block.
+    x = np.random.randn(2, 7, 9, 32).astype("float32")
+    reference, chunked = _pair(block_size, x.shape)
+    expected = np.asarray(reference(x))
+    assert relative_error(chunked(x), expected) <= 1e-5
+    assert relative_error(tf.function(chunked)(x), expected) <= 1e-5
+    expected_grads = _gradients(reference, x)
+    grads = _gradients(chunked, x)
+    assert len(grads) == len(expected_grads) == 8
+    scale = max(float(np.max(np.abs(g))) for g in expected_grads)
+    for got, want in zip(grads, expected_grads):
+        # The key bias gets an exactly-zero gradient (softmax is shift
+        # invariant), so compare against the overall gradient scale.
+        assert np.max(np.abs(np.asarray(got) - np.asarray(want))) <= 1e-5 * scale
+
+
+def test_chunked_pam_under_xla():
+    x = np.random.randn(1, 6, 10, 16).astype("float32")
+    reference, chunked = _pair(8, x.shape)
+    compiled = tf.function(chunked, jit_compile=True)
+    assert relative_error(compiled(x), reference(x)) <= 1e-5
+
+
+def test_chunked_attention_against_numpy():
+    x = np.random.randn(1, 5, 9, 32).astype("float32")
+    layer = PositionAttention(block_size=4)
+    layer.build(x.shape)
+    layer.gamma.assign([1.3])
+    assert relative_error(layer(x), pam_reference(layer, x, 1.3)) <= 1e-5
+
+
+def test_auto_block_size():
+    from danet_tf.attention import auto_block_size
+
+    assert auto_block_size(4096) is None
+    assert auto_block_size(32768) == 512
+    assert auto_block_size(16384) == 1024
+    assert auto_block_size(10**7) == 64
+
+
+def test_auto_with_dynamic_shape_chunks_large_inputs(monkeypatch):
+    import danet_tf.attention as attention
+
+    monkeypatch.setattr(attention, "AUTO_UNCHUNKED_MAX_POSITIONS", 16)
+    monkeypatch.setattr(attention, "AUTO_BLOCK_ELEMENTS", 64 * 40)
+    calls = []
+    original = attention.chunked_attention
+    monkeypatch.setattr(attention, "chunked_attention",
+                        lambda *a: calls.append(a[3]) or original(*a))
+    x = np.random.randn(1, 5, 8, 16).astype("float32")
+    reference, chunked = _pair("auto", x.shape)
+    fn = tf.function(chunked, input_signature=[tf.TensorSpec([None, None, None, 16])])
+    assert relative_error(fn(x), reference(x)) <= 1e-5
+    assert calls, "the chunked branch was not traced"
+    small = np.random.randn(1, 3, 4, 16).astype("float32")
+    assert relative_error(fn(small), reference(small)) <= 1e-5
+
+
+@pytest.mark.parametrize("block_size", [0, -3, "big", 2.5])
+def test_bad_block_size(block_size):
+    with pytest.raises(ValueError, match="block_size"):
+        PositionAttention(block_size=block_size)
+
+
+def test_block_size_config_round_trip():
+    layer = PositionAttention(block_size="auto")
+    assert PositionAttention.from_config(layer.get_config()).block_size == "auto"
+    assert PositionAttention.from_config(PositionAttention(block_size=32).get_config()).block_size == 32

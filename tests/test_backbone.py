@@ -86,4 +86,14 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="output_stride"):
         DilatedResNet(50, output_stride=4)
     with pytest.raises(ValueError, match="depth"):
-        DilatedResNet(34)
+        DilatedResNet(26)
+
+
+@pytest.mark.parametrize("depth, count", [(18, 11_176_512), (34, 21_284_672)])
+def test_basic_block_resnets_match_torchvision(depth, count):
+    model = DilatedResNet(depth, output_stride=8)
+    assert _trainable_count(model) == count
+    features = model(np.zeros((1, 97, 129, 3), "float32"))
+    assert tuple(features["layer4"].shape) == (1, 13, 17, 512)
+    assert model.get_layer("layer4_1_conv1").dilation_rate == (4, 4)
+    assert model.get_layer("layer4_0_conv1").dilation_rate == (2, 2)

@@ -108,4 +108,4 @@ def test_get_config_is_json_and_rebuilds():
 
 def test_bad_backbone_name():
     with pytest.raises(ValueError, match="backbone"):
-        danet_tf.DANet(3, backbone="resnet18")
+        danet_tf.DANet(3, backbone="resnet26")

@@ -34,7 +34,7 @@ def _texture(kind, yy, xx, period, phase):
     if kind == 4:
         return (np.floor(u) + np.floor(v)) % 2
     # Dots on a grid.
-    return (((u % 1.0) - 0.5) ** 2 + ((v % 1.0) - 0.5) ** 2 < 0.09).astype(np.float64)
+    return (((u % 1.0) - 0.5) ** 2 + ((v % 1.0) - 0.5) ** 2 < 0.1).astype(np.float64)
 
 
 def _shape_mask(rng, yy, xx, size):
@@ -70,8 +70,8 @@ def make_scene(rng, height=128, width=128, max_objects=8, noise_std=12.0):
     num_classes = len(CLASS_NAMES)
     for _ in range(rng.integers(3, max_objects + 1)):
         cls = int(rng.integers(1, num_classes))
-        region = _shape_mask(rng, yy, xx, size=rng.uniform(0.15, 0.4) * min(height, width))
-        pattern = _texture(cls, yy, xx, rng.uniform(5.0, 10.0), rng.uniform(0, 1, 2))
+        region = _shape_mask(rng, yy, xx, size=rng.uniform(0.2, 0.45) * min(height, width))
+        pattern = _texture(cls, yy, xx, rng.uniform(8.0, 16.0), rng.uniform(0, 1, 2))
         colours = rng.uniform(0, 255, (2, 3))
         textured = colours[0] * pattern[..., None] + colours[1] * (1 - pattern[..., None])
         image[region] = textured[region]

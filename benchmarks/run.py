@@ -1,0 +1,136 @@
+"""The benchmark suite: one command, markdown tables, JSON with the machine.
+
+    python benchmarks/run.py [--quick] [--out benchmarks/results/latest.json]
+
+Each case runs in its own process (peak RSS per case). Times are medians of
+several runs after a warm-up. --quick uses fewer repeats and skips the
+largest unchunked cases.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run_case(name, timeout=1800, **kwargs):
+    start = time.time()
+    proc = subprocess.run([sys.executable, os.path.join(HERE, "cases.py"), name, json.dumps(kwargs)],
+                          capture_output=True, text=True, timeout=timeout)
+    line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        return {"error": (proc.stderr or proc.stdout)[-500:], "wall_s": time.time() - start}
+    return json.loads(line[len("RESULT "):])
+
+
+def machine():
+    import numpy as np
+
+    info = {"platform": platform.platform(), "python": platform.python_version(),
+            "cpus": os.cpu_count(), "numpy": np.__version__}
+    try:
+        import tensorflow as tf
+
+        info["tensorflow"] = tf.__version__
+    except ImportError:
+        pass
+    try:
+        with open("/proc/cpuinfo") as f:
+            info["cpu"] = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+        with open("/proc/meminfo") as f:
+            info["memory_kb"] = int(next(l.split()[1] for l in f if l.startswith("MemTotal")))
+    except (OSError, StopIteration):
+        pass
+    return info
+
+
+def fmt(value, digits=3):
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", default=os.path.join(HERE, "results", "latest.json"))
+    parser.add_argument("--only", nargs="*", help="sections: pam forward flops train")
+    args = parser.parse_args(argv)
+    repeats = 2 if args.quick else 3
+    sections = set(args.only or ["pam", "forward", "flops", "train"])
+    results = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": args.quick}
+    tables = []
+
+    if "pam" in sections:
+        rows = ["| N (H x W) | unchunked s | chunked s | unchunked peak MB | chunked peak MB |",
+                "|---|---|---|---|---|"]
+        results["pam"] = []
+        for h, w in [(32, 32), (64, 64), (128, 128), (128, 256)]:
+            n = h * w
+            full = (run_case("pam", channels=512, height=h, width=w, block_size=None,
+                             repeats=repeats) if not (args.quick and n > 16384) else {})
+            chunk = run_case("pam", channels=512, height=h, width=w, block_size="auto"
+                             if n > 4096 else 256, repeats=repeats)
+            results["pam"].append({"n": n, "unchunked": full, "chunked": chunk})
+            rows.append(f"| {n} ({h}x{w}) | {fmt(full.get('median_s'))} | {fmt(chunk.get('median_s'))}"
+                        f" | {fmt(full.get('peak_rss_mb'), 0)} | {fmt(chunk.get('peak_rss_mb'), 0)} |")
+        tables.append("### PAM alone (C = 512, batch 1, float32)\n\n" + "\n".join(rows))
+
+    if "forward" in sections:
+        rows = ["| input | unchunked s | chunked s | unchunked peak MB | chunked peak MB |",
+                "|---|---|---|---|---|"]
+        results["forward"] = []
+        for h, w in [(512, 512), (1024, 1024), (1024, 2048)]:
+            reps = repeats if h * w <= 1024 * 1024 else 2
+            full = run_case("danet_forward", height=h, width=w, block_size=None, repeats=reps)
+            chunk = run_case("danet_forward", height=h, width=w, block_size="auto", repeats=reps)
+            results["forward"].append({"size": [h, w], "unchunked": full, "chunked": chunk})
+            rows.append(f"| {h}x{w} | {fmt(full.get('median_s'))} | {fmt(chunk.get('median_s'))} | "
+                        f"{fmt(full.get('peak_rss_mb'), 0)} | {fmt(chunk.get('peak_rss_mb'), 0)} |")
+        tables.append("### DANet-101 (multi-grid, 19 classes) whole-image inference, batch 1\n\n"
+                      + "\n".join(rows))
+
+    if "flops" in sections:
+        flops = run_case("danet_flops", height=512, width=512)
+        peak = run_case("matmul_peak", size=4096, repeats=5)
+        forward = next((r["unchunked"] for r in results.get("forward", []) if r["size"] == [512, 512]),
+                       None) or run_case("danet_forward", height=512, width=512, block_size=None,
+                                         repeats=repeats)
+        floor = run_case("resnet101_floor", height=512, width=512, repeats=repeats)
+        achieved = flops["flops"] / forward["median_s"] / 1e9
+        results["flops"] = {"danet": flops, "matmul_peak": peak, "forward_512": forward,
+                            "resnet101_512": floor, "achieved_gflops": achieved}
+        tables.append(
+            "### FLOPs and efficiency at 512x512\n\n| quantity | value |\n|---|---|\n"
+            f"| DANet-101 GFLOPs (2 x MACs of convs and attention) | {flops['flops'] / 1e9:.1f} |\n"
+            f"| of which the attention matmuls | {flops['attention_flops'] / 1e9:.1f} |\n"
+            f"| DANet-101 forward median s | {forward['median_s']:.3f} |\n"
+            f"| achieved GFLOP/s | {achieved:.1f} |\n"
+            f"| float32 matmul peak (4096^3) GFLOP/s | {peak['gflops']:.1f} |\n"
+            f"| fraction of peak | {achieved / peak['gflops']:.0%} |\n"
+            f"| keras.applications ResNet101 (OS 32) forward median s | {floor['median_s']:.3f} |")
+
+    if "train" in sections:
+        rows = ["| mode | step s (median) | images/s |", "|---|---|---|"]
+        results["train"] = {}
+        for mode in ("default", "mixed_precision", "xla"):
+            r = run_case("train_step", crop=128, batch=2, mode=mode, repeats=repeats + 2)
+            results["train"][mode] = r
+            rows.append(f"| {mode} | {fmt(r.get('median_s'))} | {fmt(r.get('images_per_s'), 2)} |"
+                        if "error" not in r else f"| {mode} | failed: {r['error'][-80:]!r} | |")
+        tables.append("### DANet-101 train step, batch 2 at 128x128\n\n" + "\n".join(rows))
+
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out + ".tmp", "w") as f:
+        json.dump(results, f, indent=2)
+    os.replace(args.out + ".tmp", args.out)
+    print(f"Machine: {results['machine']}\n")
+    print("\n\n".join(tables))
+    print(f"\nJSON: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
