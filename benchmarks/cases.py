@@ -127,7 +127,44 @@ def train_step(crop, batch, mode, repeats):
     return {"median_s": seconds, "images_per_s": batch / seconds, "times_s": times}
 
 
-CASES = {"pam": pam, "danet_forward": danet_forward, "resnet101_floor": resnet101_floor,
+def pipeline(augment, batches, preset="quickstart"):
+    """Input-pipeline throughput of a preset (synthetic data: no disk I/O)."""
+    from danet_tf.config import load_config
+    from danet_tf.data.pipeline import build_eval_dataset, build_train_dataset
+
+    data = load_config(preset).data
+    if augment:
+        ds = build_train_dataset(data)
+    else:
+        ds = build_eval_dataset(data, batch_size=data.batch_size).repeat()
+    iterator = iter(ds)
+    next(iterator)
+    start = time.perf_counter()
+    images = 0
+    for _ in range(batches):
+        images += int(next(iterator)[0].shape[0])
+    seconds = time.perf_counter() - start
+    return {"images_per_s": images / seconds, "batches": batches}
+
+
+def quickstart_step(repeats):
+    """Train-step throughput of the quick-start model (what the pipeline feeds)."""
+    from danet_tf.config import load_config
+    from danet_tf.trainer import build_metrics, build_model, compile_model
+
+    config = load_config("quickstart")
+    model = build_model(config)
+    compile_model(config, model, build_metrics(config))
+    batch, (h, w) = config.data.batch_size, config.data.crop_size
+    x = np.random.normal(size=(batch, h, w, 3)).astype("float32")
+    y = np.random.randint(0, config.data.num_classes, (batch, h, w))
+    labels = {k: y for k in ("logits", "pam_logits", "cam_logits")}
+    model.train_on_batch(x, labels)
+    seconds, times = median_time(lambda: model.train_on_batch(x, labels), repeats)
+    return {"median_s": seconds, "images_per_s": batch / seconds}
+
+
+CASES = {"pipeline": pipeline, "quickstart_step": quickstart_step, "pam": pam, "danet_forward": danet_forward, "resnet101_floor": resnet101_floor,
          "matmul_peak": matmul_peak, "danet_flops": danet_flops, "train_step": train_step}
 
 if __name__ == "__main__":

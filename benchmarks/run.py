@@ -57,12 +57,24 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "latest.json"))
-    parser.add_argument("--only", nargs="*", help="sections: pam forward flops train")
+    parser.add_argument("--only", nargs="*", help="sections: pipeline pam forward flops train")
     args = parser.parse_args(argv)
     repeats = 2 if args.quick else 3
-    sections = set(args.only or ["pam", "forward", "flops", "train"])
+    sections = set(args.only or ["pipeline", "pam", "forward", "flops", "train"])
     results = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": args.quick}
     tables = []
+
+    if "pipeline" in sections:
+        with_aug = run_case("pipeline", augment=True, batches=100)
+        without = run_case("pipeline", augment=False, batches=100)
+        step = run_case("quickstart_step", repeats=5)
+        results["pipeline"] = {"augmented": with_aug, "not_augmented": without, "train_step": step}
+        tables.append(
+            "### Input pipeline vs train step (quickstart preset: batch 8, 128x128)\n\n"
+            "| what | images/s |\n|---|---|\n"
+            f"| tf.data with augmentation (scale, crop, flip, normalise) | {fmt(with_aug.get('images_per_s'), 1)} |\n"
+            f"| tf.data without augmentation | {fmt(without.get('images_per_s'), 1)} |\n"
+            f"| DANet quick-start train step | {fmt(step.get('images_per_s'), 1)} |")
 
     if "pam" in sections:
         rows = ["| N (H x W) | unchunked s | chunked s | unchunked peak MB | chunked peak MB |",

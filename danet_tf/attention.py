@@ -22,8 +22,8 @@ def _flatten_positions(x):
 # "auto" keeps the fastest (unchunked) path up to this many positions: N x N
 # float32 is 64 MiB at N = 4096.
 AUTO_UNCHUNKED_MAX_POSITIONS = 4096
-# "auto" block size: about this many attention entries per block (64 MiB).
-AUTO_BLOCK_ELEMENTS = 2**24
+# "auto" block size: about this many attention entries per block (16 MiB).
+AUTO_BLOCK_ELEMENTS = 2**22
 
 
 def auto_block_size(num_positions):
@@ -159,7 +159,7 @@ class PositionAttention(keras.layers.Layer):
             `(N, N)` attention (fastest for small inputs); an int computes it
             that many query rows at a time (exact, memory `block * N`, see
             `chunked_attention`); `"auto"` stays unchunked up to
-            N = 4096 and picks blocks of about 2**24 entries above.
+            N = 4096 and picks blocks of about 2**22 entries above.
 
     Call arguments:
         inputs: `(batch, height, width, channels)`.

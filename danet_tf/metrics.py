@@ -13,8 +13,9 @@ def confusion_matrix(labels, predictions, num_classes, ignore_label=IGNORE_LABEL
     predictions = ops.reshape(ops.cast(predictions, "int32"), (-1,))
     valid = ops.logical_and(ops.not_equal(labels, ignore_label), labels < num_classes)
     index = ops.where(valid, labels * num_classes + predictions, 0)
-    counts = ops.bincount(index, weights=ops.cast(valid, "float32"), minlength=num_classes**2)
-    return ops.reshape(counts[: num_classes**2], (num_classes, num_classes))
+    # segment_sum (a scatter-add) also compiles under XLA, unlike bincount.
+    counts = ops.segment_sum(ops.cast(valid, "float32"), index, num_segments=num_classes**2)
+    return ops.reshape(counts, (num_classes, num_classes))
 
 
 def segmentation_scores(confusion):

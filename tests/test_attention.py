@@ -168,8 +168,9 @@ def test_auto_block_size():
     from danet_tf.attention import auto_block_size
 
     assert auto_block_size(4096) is None
-    assert auto_block_size(32768) == 512
-    assert auto_block_size(16384) == 1024
+    assert auto_block_size(4097) == 960
+    assert auto_block_size(32768) == 128
+    assert auto_block_size(16384) == 256
     assert auto_block_size(10**7) == 64
 
 
@@ -201,3 +202,19 @@ def test_block_size_config_round_trip():
     layer = PositionAttention(block_size="auto")
     assert PositionAttention.from_config(layer.get_config()).block_size == "auto"
     assert PositionAttention.from_config(PositionAttention(block_size=32).get_config()).block_size == 32
+
+
+def test_chunked_pam_in_an_exported_saved_model(tmp_path):
+    x = np.random.randn(1, 5, 7, 16).astype("float32")
+    reference, chunked = _pair(4, x.shape)
+    inputs = keras.Input((None, None, 16))
+    model = keras.Model(inputs, chunked(inputs))
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", model.call,
+                         input_signature=[tf.TensorSpec([None, None, None, 16], tf.float32)])
+    archive.write_out(str(tmp_path / "pam"), verbose=False)
+    loaded = tf.saved_model.load(str(tmp_path / "pam"))
+    assert relative_error(loaded.serve(x), reference(x)) <= 1e-5
+    bigger = np.random.randn(1, 9, 6, 16).astype("float32")
+    assert relative_error(loaded.serve(bigger), reference(bigger)) <= 1e-5
