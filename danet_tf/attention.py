@@ -74,6 +74,11 @@ def _merge_rows(blocks, num_rows):
     return x[:, :num_rows]
 
 
+def attention_probabilities(q, k):
+    """`softmax(q k^T)` over the keys: `(B, M, d), (B, N, d) -> (B, M, N)`."""
+    return ops.softmax(ops.matmul(q, ops.transpose(k, (0, 2, 1))), axis=-1)
+
+
 def chunked_attention(q, k, v, block):
     """Exact `softmax(q k^T) v` computed `block` query rows at a time.
 
@@ -95,15 +100,12 @@ def chunked_attention(q, k, v, block):
     @ops.custom_gradient
     def attend(q, k, v):
         num_rows = ops.shape(q)[1]
-        k_t = ops.transpose(k, (0, 2, 1))
         v_t = ops.transpose(v, (0, 2, 1))
         q_blocks = _split_rows(q, block)
-
-        def probabilities(q_block):
-            return ops.softmax(ops.matmul(q_block, k_t), axis=-1)  # (B, block, N)
-
-        out = _merge_rows(_map_blocks(lambda qb: ops.matmul(probabilities(qb), v), q_blocks),
-                          num_rows)
+        out = _merge_rows(
+            _map_blocks(lambda qb: ops.matmul(attention_probabilities(qb, k), v), q_blocks),
+            num_rows,
+        )
 
         def grad(*args, upstream=None):
             if upstream is None:
@@ -113,7 +115,7 @@ def chunked_attention(q, k, v, block):
             dot_blocks = _split_rows(ops.sum(d_out * out, axis=-1, keepdims=True), block)
 
             def score_grads(q_block, d_block, dot_block):
-                p = probabilities(q_block)
+                p = attention_probabilities(q_block, k)  # (B, block, N)
                 return p, p * (ops.matmul(d_block, v_t) - dot_block)
 
             d_q = _merge_rows(
@@ -206,21 +208,22 @@ class PositionAttention(keras.layers.Layer):
         self.gamma = _add_gamma(self)
         super().build(input_shape)
 
+    def _project(self, conv, inputs):
+        """1x1 projection flattened to `(B, N, channels)` float32."""
+        return ops.cast(_flatten_positions(conv(inputs)), "float32")
+
     def attention(self, inputs):
         """The attention matrix `(B, N, N)` in float32 (row i: query pixel i)."""
-        q = ops.cast(_flatten_positions(self.query_conv(inputs)), "float32")
-        k = ops.cast(_flatten_positions(self.key_conv(inputs)), "float32")
-        energy = ops.matmul(q, ops.transpose(k, (0, 2, 1)))
-        return ops.softmax(energy, axis=-1)
+        return attention_probabilities(self._project(self.query_conv, inputs),
+                                       self._project(self.key_conv, inputs))
 
     def call(self, inputs):
-        q = ops.cast(_flatten_positions(self.query_conv(inputs)), "float32")
-        k = ops.cast(_flatten_positions(self.key_conv(inputs)), "float32")
-        v = ops.cast(_flatten_positions(self.value_conv(inputs)), "float32")
+        q = self._project(self.query_conv, inputs)
+        k = self._project(self.key_conv, inputs)
+        v = self._project(self.value_conv, inputs)
 
         def unchunked():
-            energy = ops.matmul(q, ops.transpose(k, (0, 2, 1)))
-            return ops.matmul(ops.softmax(energy, axis=-1), v)
+            return ops.matmul(attention_probabilities(q, k), v)
 
         num_positions = q.shape[1]
         if self.block_size is None:
@@ -271,14 +274,16 @@ class ChannelAttention(keras.layers.Layer):
 
     def attention(self, inputs):
         """The channel attention matrix `(B, C, C)` in float32."""
-        x = ops.cast(_flatten_positions(inputs), "float32")
+        return self._attention(ops.cast(_flatten_positions(inputs), "float32"))
+
+    def _attention(self, x):
         energy = ops.matmul(ops.transpose(x, (0, 2, 1)), x)
         energy_new = ops.max(energy, axis=-1, keepdims=True) - energy
         return ops.softmax(energy_new, axis=-1)
 
     def call(self, inputs):
         x = ops.cast(_flatten_positions(inputs), "float32")
-        out = ops.matmul(x, ops.transpose(self.attention(inputs), (0, 2, 1)))
+        out = ops.matmul(x, ops.transpose(self._attention(x), (0, 2, 1)))
         out = ops.reshape(ops.cast(out, self.compute_dtype), ops.shape(inputs))
         return ops.cast(self.gamma, self.compute_dtype) * out + inputs
 

@@ -45,7 +45,7 @@ def output_names(config):
     return MAIN_OUTPUTS + (("aux_logits",) if config.model.aux_head else ())
 
 
-def build_inputs(config, strategy, seed_offset=0, skips=None):
+def build_inputs(config, seed_offset=0, skips=None):
     """Train and val datasets with one label entry per model output."""
     keys = output_names(config)
     train = with_output_keys(build_train_dataset(config.data, seed_offset, skips), keys)
@@ -145,7 +145,7 @@ def train(config, strategy_name="auto", verbose=1):
               f"step {initial_step}")
 
     skips = SkipCounter()
-    train_ds, val_ds = build_inputs(config, strategy, seed_offset=initial_epoch, skips=skips)
+    train_ds, val_ds = build_inputs(config, seed_offset=initial_epoch, skips=skips)
     log_dir = os.path.join(t.model_dir, "logs")
     best = BestModel(metric, class_names, t.model_dir, checkpoint.best_miou, chief, log_dir)
     callbacks = [Throughput(config.data.batch_size), best, checkpoint]

@@ -8,11 +8,11 @@ from PIL import Image
 
 def write_png(path, array, palette=None):
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    image = Image.fromarray(np.asarray(array, np.uint8))
+    array = np.asarray(array, np.uint8)
+    image = Image.fromarray(array)
     if palette is not None:
-        image = image.convert("P")
-        image.putpalette(palette)
-        image = Image.fromarray(np.asarray(array, np.uint8), mode="P")
+        image = Image.new("P", (array.shape[1], array.shape[0]))
+        image.putdata(array.ravel().tolist())
         image.putpalette(palette)
     image.save(path)
 
