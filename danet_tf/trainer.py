@@ -122,6 +122,8 @@ def train(config, strategy_name="auto", verbose=1):
     if t.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     strategy = distribute.make_strategy(strategy_name)
+    # Same initial weights on every run (and every worker) for a given seed.
+    keras.utils.set_random_seed(config.data.seed)
     chief = distribute.is_chief(strategy)
     os.makedirs(t.model_dir, exist_ok=True)
     if chief:
