@@ -1,5 +1,6 @@
 """Export every format and report sizes and agreement with Keras on val images."""
 
+import dataclasses
 import itertools
 import os
 
@@ -30,7 +31,7 @@ def val_images(data, size, limit):
 
 def calibration_crops(data, size, count):
     """`count` augmented, normalised train crops of `size` for int8 calibration."""
-    data = type(data)(**{**data.__dict__, "crop_size": tuple(size), "batch_size": 1})
+    data = dataclasses.replace(data, crop_size=tuple(size), batch_size=1)
     return [b[0][0] for b in build_train_dataset(data).take(count).as_numpy_iterator()]
 
 

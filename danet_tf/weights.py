@@ -15,6 +15,8 @@ only by `load_torch_state_dict`, never by the rest of the library.
 
 import numpy as np
 
+from danet_tf.backbone import BASIC_BLOCK_DEPTHS, DEPTHS
+
 BN_SUFFIXES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean",
                "running_var": "moving_variance"}
 IGNORED_SUFFIXES = ("num_batches_tracked",)
@@ -152,13 +154,14 @@ def load_torchvision_backbone(backbone, state):
                         source="torchvision ResNet checkpoint")
 
 
-KERAS_APP_BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+# keras.applications has the bottleneck ResNets only (50, 101, 152).
+KERAS_APP_DEPTHS = tuple(d for d in DEPTHS if d not in BASIC_BLOCK_DEPTHS)
 
 
 def keras_applications_pairs(depth):
     """`(keras.applications layer, DilatedResNet layer)` name pairs for the Caffe layout."""
     pairs = [("conv1_conv", "conv1"), ("conv1_bn", "bn1")]
-    for stage, blocks in enumerate(KERAS_APP_BLOCKS[depth], start=1):
+    for stage, blocks in enumerate(DEPTHS[depth], start=1):
         for block in range(blocks):
             src = f"conv{stage + 1}_block{block + 1}"
             dst = f"layer{stage}_{block}"
@@ -176,7 +179,7 @@ def load_keras_applications_backbone(backbone, application):
     1x1 conv, conv biases, BN epsilon 1.001e-5), as those networks are.
     """
     num_blocks = sum(1 for layer in application.layers if layer.name.endswith("_3_conv"))
-    depth = next(d for d, blocks in KERAS_APP_BLOCKS.items() if sum(blocks) == num_blocks)
+    depth = next(d for d in KERAS_APP_DEPTHS if sum(DEPTHS[d]) == num_blocks)
     copied = []
     for src, dst in keras_applications_pairs(depth):
         source, target = application.get_layer(src), backbone.get_layer(dst)

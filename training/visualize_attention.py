@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from danet_tf import visualize  # noqa: E402
+from danet_tf.data.augment import normalize  # noqa: E402
 from danet_tf.data.catalog import palette_for  # noqa: E402
 from danet_tf.io import load_image  # noqa: E402
 
@@ -54,7 +55,7 @@ def main(argv=None):
         if not (0 <= y < height and 0 <= x < width):
             raise SystemExit(f"point {y},{x} is outside the {height}x{width} image")
     pam, cam, grid = visualize.attention_maps(model, image)
-    logits = model.inference_model()(visualize.normalize(image)[None], training=False)
+    logits = model.inference_model()(normalize(image)[None], training=False)
     classes = np.asarray(logits)[0].argmax(-1)
     prediction = palette_for(args.dataset, int(logits.shape[-1]))[classes]
 
