@@ -41,74 +41,73 @@ def stage_strides_and_dilations(output_stride):
 
 
 def conv_bn(x, filters, kernel_size, name, bn_name, stride=1, dilation=1, synchronized=False,
-            layout="torchvision"):
-    """PyTorch-padded conv + BN. `padding = dilation * (k - 1) // 2`."""
+            layout="torchvision", folded=False):
+    """PyTorch-padded conv + BN. `padding = dilation * (k - 1) // 2`.
+
+    `folded=True` builds the conv with a bias and no BN (the inference graph
+    of `danet_tf.batch_norm_folding.fold_batch_norm`).
+    """
     pad = dilation * (kernel_size - 1) // 2
     if pad:
         x = keras.layers.ZeroPadding2D(pad, name=f"{name}_pad")(x)
     caffe = layout == "caffe"
     x = keras.layers.Conv2D(
         filters, kernel_size, strides=stride, dilation_rate=dilation,
-        use_bias=caffe, name=name,
+        use_bias=caffe or folded, name=name,
     )(x)
+    if folded:
+        return x
     return keras.layers.BatchNormalization(
         epsilon=1.001e-5 if caffe else BN_EPSILON, momentum=BN_MOMENTUM,
         synchronized=synchronized, name=bn_name,
     )(x)
 
 
-def bottleneck(x, planes, stride, dilation, downsample, name, synchronized, layout="torchvision"):
+def bottleneck(x, planes, stride, dilation, downsample, name, **conv_options):
     """Bottleneck 1x1 -> 3x3 (dilation) -> 1x1 (x4); the stride sits on the 3x3
-    conv (torchvision) or on the first 1x1 conv (caffe layout)."""
+    conv (torchvision) or on the first 1x1 conv (caffe layout).
+
+    `conv_options` (`synchronized`, `layout`, `folded`) go to every `conv_bn`.
+    """
     shortcut = x
     if downsample:
-        shortcut = conv_bn(
-            x, planes * 4, 1, f"{name}_downsample_0", f"{name}_downsample_1",
-            stride=stride, synchronized=synchronized, layout=layout,
-        )
-    stride1, stride2 = (stride, 1) if layout == "caffe" else (1, stride)
-    y = conv_bn(x, planes, 1, f"{name}_conv1", f"{name}_bn1", stride=stride1,
-                synchronized=synchronized, layout=layout)
+        shortcut = conv_bn(x, planes * 4, 1, f"{name}_downsample_0", f"{name}_downsample_1",
+                           stride=stride, **conv_options)
+    caffe = conv_options.get("layout") == "caffe"
+    stride1, stride2 = (stride, 1) if caffe else (1, stride)
+    y = conv_bn(x, planes, 1, f"{name}_conv1", f"{name}_bn1", stride=stride1, **conv_options)
     y = keras.layers.ReLU(name=f"{name}_relu1")(y)
-    y = conv_bn(
-        y, planes, 3, f"{name}_conv2", f"{name}_bn2", stride=stride2,
-        dilation=dilation, synchronized=synchronized, layout=layout,
-    )
+    y = conv_bn(y, planes, 3, f"{name}_conv2", f"{name}_bn2", stride=stride2, dilation=dilation,
+                **conv_options)
     y = keras.layers.ReLU(name=f"{name}_relu2")(y)
-    y = conv_bn(y, planes * 4, 1, f"{name}_conv3", f"{name}_bn3", synchronized=synchronized,
-                layout=layout)
+    y = conv_bn(y, planes * 4, 1, f"{name}_conv3", f"{name}_bn3", **conv_options)
     y = keras.layers.Add(name=f"{name}_add")([y, shortcut])
     return keras.layers.ReLU(name=f"{name}_out")(y)
 
 
-def basic_block(x, planes, stride, dilation, downsample, name, synchronized):
+def basic_block(x, planes, stride, dilation, downsample, name, **conv_options):
     """torchvision BasicBlock: 3x3 (stride, dilation) -> 3x3 (dilation)."""
     shortcut = x
     if downsample:
-        shortcut = conv_bn(
-            x, planes, 1, f"{name}_downsample_0", f"{name}_downsample_1",
-            stride=stride, synchronized=synchronized,
-        )
-    y = conv_bn(x, planes, 3, f"{name}_conv1", f"{name}_bn1", stride=stride,
-                dilation=dilation, synchronized=synchronized)
+        shortcut = conv_bn(x, planes, 1, f"{name}_downsample_0", f"{name}_downsample_1",
+                           stride=stride, **conv_options)
+    y = conv_bn(x, planes, 3, f"{name}_conv1", f"{name}_bn1", stride=stride, dilation=dilation,
+                **conv_options)
     y = keras.layers.ReLU(name=f"{name}_relu1")(y)
-    y = conv_bn(y, planes, 3, f"{name}_conv2", f"{name}_bn2", dilation=dilation,
-                synchronized=synchronized)
+    y = conv_bn(y, planes, 3, f"{name}_conv2", f"{name}_bn2", dilation=dilation, **conv_options)
     y = keras.layers.Add(name=f"{name}_add")([y, shortcut])
     return keras.layers.ReLU(name=f"{name}_out")(y)
 
 
-def stem(x, deep_stem, synchronized, layout="torchvision"):
+def stem(x, deep_stem, **conv_options):
     """7x7/2 conv (or three 3x3 convs, ResNetV1c) + BN + ReLU + 3x3/2 max-pool."""
     if deep_stem:
         for i, (filters, stride) in enumerate(((32, 2), (32, 1), (64, 1))):
-            x = conv_bn(
-                x, filters, 3, f"stem_conv{i}", f"stem_bn{i}", stride=stride,
-                synchronized=synchronized,
-            )
+            x = conv_bn(x, filters, 3, f"stem_conv{i}", f"stem_bn{i}", stride=stride,
+                        **conv_options)
             x = keras.layers.ReLU(name=f"stem_relu{i}")(x)
     else:
-        x = conv_bn(x, 64, 7, "conv1", "bn1", stride=2, synchronized=synchronized, layout=layout)
+        x = conv_bn(x, 64, 7, "conv1", "bn1", stride=2, **conv_options)
         x = keras.layers.ReLU(name="relu")(x)
     # Inputs to the pool are >= 0 after ReLU, so zero padding equals -inf padding.
     x = keras.layers.ZeroPadding2D(1, name="maxpool_pad")(x)
@@ -123,6 +122,7 @@ def DilatedResNet(
     synchronized_bn=False,
     input_shape=(None, None, 3),
     layout="torchvision",
+    folded_batch_norm=False,
     name=None,
 ):
     """Builds a dilated ResNet returning the four stage features.
@@ -138,6 +138,8 @@ def DilatedResNet(
         input_shape: tuple. `(height, width, 3)`; `None` for dynamic sizes.
         layout: `"torchvision"` (the official DANet) or `"caffe"`
             (keras.applications' ResNet, to load its ImageNet weights).
+        folded_batch_norm: bool. Convs with biases and no BN layers: the
+            inference graph that `fold_batch_norm` fills.
         name: str. Model name; defaults to `resnet{depth}`.
 
     Returns:
@@ -155,9 +157,12 @@ def DilatedResNet(
         raise ValueError("The caffe layout exists for ResNet-50/101/152 with the 7x7 stem only.")
     plan = stage_strides_and_dilations(output_stride)
     images = keras.Input(input_shape, name="images")
-    x = stem(images, deep_stem, synchronized_bn, layout)
+    conv_options = {"synchronized": synchronized_bn, "layout": layout,
+                    "folded": folded_batch_norm}
+    x = stem(images, deep_stem, **conv_options)
     features = {}
     expansion = 1 if depth in BASIC_BLOCK_DEPTHS else 4
+    build_block = bottleneck if expansion == 4 else basic_block
     in_channels = 64
     for stage, (blocks, planes, (stride, first_dilation, dilation)) in enumerate(
         zip(DEPTHS[depth], (64, 128, 256, 512), plan), start=1
@@ -165,12 +170,11 @@ def DilatedResNet(
         dilations = [first_dilation] + [dilation] * (blocks - 1)
         if stage == 4 and multi_grid:
             dilations = [dilation * multi_grid[i % len(multi_grid)] for i in range(blocks)]
-        for block, block_dilation in enumerate(dilations):
-            block_stride = stride if block == 0 else 1
-            downsample = block == 0 and (block_stride != 1 or in_channels != planes * expansion)
-            block_args = (x, planes, block_stride, block_dilation, downsample,
-                          f"layer{stage}_{block}", synchronized_bn)
-            x = bottleneck(*block_args, layout) if expansion == 4 else basic_block(*block_args)
+        for block_index, block_dilation in enumerate(dilations):
+            block_stride = stride if block_index == 0 else 1
+            downsample = block_index == 0 and (block_stride != 1 or in_channels != planes * expansion)
+            x = build_block(x, planes, block_stride, block_dilation, downsample,
+                            f"layer{stage}_{block_index}", **conv_options)
             in_channels = planes * expansion
         features[f"layer{stage}"] = x
     return keras.Model(images, features, name=name or f"resnet{depth}")

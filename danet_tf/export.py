@@ -24,7 +24,11 @@ TFLITE_MODES = ("fp32", "fp16", "dynamic_int8", "int8")
 
 
 def _inference_model(model):
-    return model.inference_model() if hasattr(model, "inference_model") else model
+    """The fused-logits model with BN folded into the convs (a frozen copy);
+    other Keras models as they are."""
+    if hasattr(model, "inference_model"):
+        return model.inference_model(fold_batch_norm=True)
+    return model
 
 
 def check_images(images):
@@ -97,9 +101,10 @@ def export_saved_model(model, export_dir, name, version=1, include_probabilities
         raise FileExistsError(f"{target} exists; pass overwrite=True (--overwrite) to replace it.")
     os.makedirs(os.path.dirname(target), exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=os.path.dirname(target))
+    net = _inference_model(model)
     archive = keras.export.ExportArchive()
-    archive.track(_inference_model(model))
-    for endpoint, fn in serving_functions(model, include_probabilities).items():
+    archive.track(net)
+    for endpoint, fn in serving_functions(net, include_probabilities).items():
         archive.add_endpoint(endpoint, fn)
     shutil.rmtree(tmp)
     archive.write_out(tmp, verbose=False)

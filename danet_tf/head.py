@@ -6,16 +6,19 @@ from danet_tf.attention import ChannelAttention, PositionAttention
 from danet_tf.backbone import BN_EPSILON, BN_MOMENTUM
 
 
-def _conv_bn_relu(filters, name, synchronized):
-    """3x3 conv (no bias, PyTorch padding 1) + BN + ReLU as a Sequential."""
+def _conv_bn_relu(filters, name, synchronized, folded=False):
+    """3x3 conv (no bias, PyTorch padding 1) + BN + ReLU as a Sequential;
+    `folded=True`: conv with bias, no BN (see `fold_batch_norm`)."""
+    norm = [] if folded else [
+        keras.layers.BatchNormalization(
+            epsilon=BN_EPSILON, momentum=BN_MOMENTUM, synchronized=synchronized, name="bn",
+        )
+    ]
     return keras.Sequential(
         [
             keras.layers.ZeroPadding2D(1),
-            keras.layers.Conv2D(filters, 3, use_bias=False, name="conv"),
-            keras.layers.BatchNormalization(
-                epsilon=BN_EPSILON, momentum=BN_MOMENTUM,
-                synchronized=synchronized, name="bn",
-            ),
+            keras.layers.Conv2D(filters, 3, use_bias=folded, name="conv"),
+            *norm,
             keras.layers.ReLU(),
         ],
         name=name,
@@ -50,6 +53,8 @@ class DANetHead(keras.layers.Layer):
         attention_block_size: `None`, `"auto"` or int. Query rows per block
             of the position attention (see `PositionAttention`).
         synchronized_bn: bool. Cross-replica BN statistics.
+        folded_batch_norm: bool. Convs with biases and no BN layers (the
+            inference graph that `fold_batch_norm` fills).
 
     Call arguments:
         inputs: layer4 features `(batch, h, w, in_channels)`.
@@ -67,6 +72,7 @@ class DANetHead(keras.layers.Layer):
         dropout=0.1,
         synchronized_bn=False,
         attention_block_size=None,
+        folded_batch_norm=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -75,16 +81,17 @@ class DANetHead(keras.layers.Layer):
         self.dropout = float(dropout)
         self.synchronized_bn = bool(synchronized_bn)
         self.attention_block_size = attention_block_size
+        self.folded_batch_norm = bool(folded_batch_norm)
 
     def build(self, input_shape):
         inter = self.inter_channels or input_shape[-1] // 4
-        sync = self.synchronized_bn
-        self.conv5a = _conv_bn_relu(inter, "conv5a", sync)
-        self.conv5c = _conv_bn_relu(inter, "conv5c", sync)
+        norm = (self.synchronized_bn, self.folded_batch_norm)
+        self.conv5a = _conv_bn_relu(inter, "conv5a", *norm)
+        self.conv5c = _conv_bn_relu(inter, "conv5c", *norm)
         self.sa = PositionAttention(block_size=self.attention_block_size, name="sa")
         self.sc = ChannelAttention(name="sc")
-        self.conv51 = _conv_bn_relu(inter, "conv51", sync)
-        self.conv52 = _conv_bn_relu(inter, "conv52", sync)
+        self.conv51 = _conv_bn_relu(inter, "conv51", *norm)
+        self.conv52 = _conv_bn_relu(inter, "conv52", *norm)
         self.conv6 = _classifier(self.num_classes, self.dropout, "conv6")
         self.conv7 = _classifier(self.num_classes, self.dropout, "conv7")
         self.conv8 = _classifier(self.num_classes, self.dropout, "conv8")
@@ -117,10 +124,12 @@ class DANetHead(keras.layers.Layer):
             "dropout": self.dropout,
             "synchronized_bn": self.synchronized_bn,
             "attention_block_size": self.attention_block_size,
+            "folded_batch_norm": self.folded_batch_norm,
         }
 
 
-def fcn_aux_head(features, num_classes, synchronized_bn=False, channels=256, dropout=0.1):
+def fcn_aux_head(features, num_classes, synchronized_bn=False, channels=256, dropout=0.1,
+                 folded_batch_norm=False):
     """mmseg's FCN auxiliary head on layer3: 3x3 conv-BN-ReLU, dropout, 1x1.
 
     Args:
@@ -129,5 +138,5 @@ def fcn_aux_head(features, num_classes, synchronized_bn=False, channels=256, dro
     Returns:
         `(batch, h, w, num_classes)` logits.
     """
-    x = _conv_bn_relu(channels, "aux_conv", synchronized_bn)(features)
+    x = _conv_bn_relu(channels, "aux_conv", synchronized_bn, folded_batch_norm)(features)
     return _classifier(num_classes, dropout, "aux_cls")(x)

@@ -38,8 +38,9 @@ def load_logits_fn(path):
 
     import danet_tf  # noqa: F401  (registers the custom layers)
 
-    model = keras.models.load_model(path)
-    net = model.inference_model() if hasattr(model, "inference_model") else model
+    net = keras.models.load_model(path)
+    if hasattr(net, "inference_model"):
+        net = net.inference_model(fold_batch_norm=True)
 
     def logits_fn(x):
         return np.asarray(net(x, training=False))

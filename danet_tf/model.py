@@ -3,6 +3,7 @@
 import keras
 
 from danet_tf.backbone import DilatedResNet
+from danet_tf.batch_norm_folding import fold_batch_norm as fold_batch_norm_fn
 from danet_tf.head import DANetHead, fcn_aux_head
 from danet_tf.resize import ResizeLike
 
@@ -34,6 +35,10 @@ class DANet(keras.Model):
         backbone_layout: `"torchvision"` (official) or `"caffe"` (to start
             from keras.applications ImageNet weights).
         input_shape: `(height, width, 3)`; `None` for dynamic sizes.
+        folded_batch_norm: bool. Every conv + BN pair built as one conv with
+            a bias (no BN layers): the inference graph that
+            `danet_tf.fold_batch_norm` fills from a trained model. Not for
+            training.
 
     Inputs: ImageNet-normalised float images `(batch, height, width, 3)`.
 
@@ -62,6 +67,7 @@ class DANet(keras.Model):
         attention_block_size=None,
         backbone_layout="torchvision",
         input_shape=(None, None, 3),
+        folded_batch_norm=False,
         **kwargs,
     ):
         if backbone not in BACKBONE_DEPTHS:
@@ -77,11 +83,13 @@ class DANet(keras.Model):
         resnet = DilatedResNet(
             BACKBONE_DEPTHS[backbone], output_stride, multi_grid=grid,
             deep_stem=deep_stem, synchronized_bn=synchronized_bn,
-            input_shape=input_shape, layout=backbone_layout, name="backbone",
+            input_shape=input_shape, layout=backbone_layout,
+            folded_batch_norm=folded_batch_norm, name="backbone",
         )
         head = DANetHead(
             num_classes, dropout=dropout, synchronized_bn=synchronized_bn,
-            attention_block_size=attention_block_size, name="head",
+            attention_block_size=attention_block_size,
+            folded_batch_norm=folded_batch_norm, name="head",
         )
 
         # === Functional Model ===
@@ -94,7 +102,8 @@ class DANet(keras.Model):
             "cam_logits": ResizeLike(align_corners, name="cam_logits")([cam, images]),
         }
         if aux_head:
-            aux = fcn_aux_head(features["layer3"], num_classes, synchronized_bn, dropout=dropout)
+            aux = fcn_aux_head(features["layer3"], num_classes, synchronized_bn, dropout=dropout,
+                               folded_batch_norm=folded_batch_norm)
             outputs["aux_logits"] = ResizeLike(align_corners, name="aux_logits")([aux, images])
         super().__init__(inputs=images, outputs=outputs, **kwargs)
 
@@ -111,10 +120,21 @@ class DANet(keras.Model):
         self.attention_block_size = attention_block_size
         self.backbone_layout = backbone_layout
         self.image_shape = tuple(input_shape)
+        self.folded_batch_norm = folded_batch_norm
 
-    def inference_model(self):
-        """A model sharing these weights that returns only the fused logits."""
-        return keras.Model(self.input, self.output["logits"], name=f"{self.name}_inference")
+    def inference_model(self, fold_batch_norm=False):
+        """A model that returns only the fused logits `(B, H, W, num_classes)`.
+
+        Args:
+            fold_batch_norm: bool. `False` shares this model's weights.
+                `True` returns a frozen copy with every BN folded into its
+                conv (`danet_tf.fold_batch_norm`): same outputs in inference
+                mode, less memory and time; later training of this model
+                does not reach it.
+        """
+        folding = fold_batch_norm and not self.folded_batch_norm
+        model = fold_batch_norm_fn(self) if folding else self
+        return keras.Model(model.input, model.output["logits"], name=f"{self.name}_inference")
 
     def get_config(self):
         return {
@@ -132,6 +152,7 @@ class DANet(keras.Model):
             "attention_block_size": self.attention_block_size,
             "backbone_layout": self.backbone_layout,
             "input_shape": list(self.image_shape),
+            "folded_batch_norm": self.folded_batch_norm,
         }
 
     @classmethod

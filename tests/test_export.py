@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -16,6 +17,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def model():
+    # Seeded: random weights leave near-ties, so int8 agreement varies by initialisation.
+    keras.utils.set_random_seed(0)
     model = DANet(4, backbone="resnet50")
     head = model.get_layer("head")
     head.sa.gamma.assign([0.6])
