@@ -86,12 +86,17 @@ def fold_batch_norm(model):
     if config["folded_batch_norm"]:
         raise ValueError(f"Model {model.name!r} is already folded (folded_batch_norm=True).")
     folded = type(model).from_config({**config, "folded_batch_norm": True})
-    folded_convs = {conv.path: folded_conv_weights(conv, bn) for conv, bn in conv_bn_pairs(model)}
+    pairs = {conv.path: (conv, bn) for conv, bn in conv_bn_pairs(model)}
     source = {variable.path: variable for variable in model.weights}
+    # One pair's float64 weights at a time: holding all of them would double
+    # the model's memory (ResNet-101 convs are 170 MB in float32).
+    current_path, current = None, None
     for variable in folded.weights:
         layer_path, _, name = variable.path.rpartition("/")
-        if layer_path in folded_convs:
-            value = folded_convs[layer_path][name]
+        if layer_path in pairs:
+            if layer_path != current_path:
+                current_path, current = layer_path, folded_conv_weights(*pairs[layer_path])
+            value = current[name]
         elif variable.path in source:
             value = source[variable.path]
         else:
