@@ -92,18 +92,32 @@ def main(argv=None):
         tables.append("### PAM alone (C = 512, batch 1, float32)\n\n" + "\n".join(rows))
 
     if "forward" in sections:
-        rows = ["| input | unchunked s | chunked s | unchunked peak MB | chunked peak MB |",
-                "|---|---|---|---|---|"]
+        rows = ["| input | unchunked s | chunked s | unchunked peak MB | chunked peak MB "
+                "| chunked / unchunked peak |", "|---|---|---|---|---|---|"]
         results["forward"] = []
         for h, w in [(512, 512), (1024, 1024), (1024, 2048)]:
             reps = repeats if h * w <= 1024 * 1024 else 2
             full = run_case("danet_forward", height=h, width=w, block_size=None, repeats=reps)
             chunk = run_case("danet_forward", height=h, width=w, block_size="auto", repeats=reps)
             results["forward"].append({"size": [h, w], "unchunked": full, "chunked": chunk})
+            ratio = (chunk["peak_rss_mb"] / full["peak_rss_mb"]
+                     if "peak_rss_mb" in full and "peak_rss_mb" in chunk else None)
             rows.append(f"| {h}x{w} | {fmt(full.get('median_s'))} | {fmt(chunk.get('median_s'))} | "
-                        f"{fmt(full.get('peak_rss_mb'), 0)} | {fmt(chunk.get('peak_rss_mb'), 0)} |")
-        tables.append("### DANet-101 (multi-grid, 19 classes) whole-image inference, batch 1\n\n"
-                      + "\n".join(rows))
+                        f"{fmt(full.get('peak_rss_mb'), 0)} | {fmt(chunk.get('peak_rss_mb'), 0)} | "
+                        f"{fmt(ratio, 3)} |")
+        unfolded = run_case("danet_forward", height=512, width=512, block_size=None,
+                            repeats=repeats, fold=False)
+        folded = results["forward"][0]["unchunked"]
+        results["batch_norm_folding"] = {"kept": unfolded, "folded": folded}
+        tables.append("### DANet-101 (multi-grid, 19 classes) whole-image inference, batch 1, "
+                      "BN folded\n\n" + "\n".join(rows))
+        tables.append(
+            "### BatchNorm folding, DANet-101 512x512 unchunked\n\n"
+            "| | median s | peak MB |\n|---|---|---|\n"
+            f"| BN layers kept | {fmt(unfolded.get('median_s'))} | "
+            f"{fmt(unfolded.get('peak_rss_mb'), 0)} |\n"
+            f"| BN folded into the convs | {fmt(folded.get('median_s'))} | "
+            f"{fmt(folded.get('peak_rss_mb'), 0)} |")
 
     if "flops" in sections:
         flops = run_case("danet_flops", height=512, width=512)
