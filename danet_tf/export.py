@@ -23,7 +23,7 @@ from danet_tf.data.augment import normalize
 TFLITE_MODES = ("fp32", "fp16", "dynamic_int8", "int8")
 
 
-def _inference_model(model):
+def inference_graph(model):
     """The fused-logits model with BN folded into the convs (a frozen copy);
     other Keras models as they are."""
     if hasattr(model, "inference_model"):
@@ -49,7 +49,7 @@ def check_images(images):
 
 def serving_functions(model, include_probabilities=False):
     """The three signature functions (`tf.function`s with input signatures)."""
-    net = _inference_model(model)
+    net = inference_graph(model)
 
     def outputs(logits):
         result = {"classes": tf.cast(tf.argmax(logits, axis=-1), tf.int32)}
@@ -101,7 +101,7 @@ def export_saved_model(model, export_dir, name, version=1, include_probabilities
         raise FileExistsError(f"{target} exists; pass overwrite=True (--overwrite) to replace it.")
     os.makedirs(os.path.dirname(target), exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=os.path.dirname(target))
-    net = _inference_model(model)
+    net = inference_graph(model)
     archive = keras.export.ExportArchive()
     archive.track(net)
     for endpoint, fn in serving_functions(net, include_probabilities).items():
@@ -110,6 +110,25 @@ def export_saved_model(model, export_dir, name, version=1, include_probabilities
     archive.write_out(tmp, verbose=False)
     _replace_dir(tmp, target, overwrite)
     return target
+
+
+def _write_tflite_source(net, input_size, directory):
+    """A SavedModel of `net` at a fixed `(1, H, W, 3)`, for the TFLite converter
+    (through a SavedModel, so that the converter freezes the weights)."""
+    height, width = input_size
+    archive = keras.export.ExportArchive()
+    archive.track(net)
+    archive.add_endpoint(
+        "serving_default",
+        lambda images: tf.cast(net(images, training=False), tf.float32),
+        input_signature=[tf.TensorSpec([1, height, width, 3], tf.float32, name="images")],
+    )
+    archive.write_out(directory, verbose=False)
+
+
+def _check_tflite_mode(mode):
+    if mode not in TFLITE_MODES:
+        raise ValueError(f"mode must be one of {TFLITE_MODES}. Received: {mode!r}")
 
 
 def tflite_bytes(model, mode, input_size, representative_images=None):
@@ -123,20 +142,9 @@ def tflite_bytes(model, mode, input_size, representative_images=None):
             float activations) or `int8` (int8 weights and activations,
             calibrated on `representative_images`, normalised `(H, W, 3)`).
     """
-    if mode not in TFLITE_MODES:
-        raise ValueError(f"mode must be one of {TFLITE_MODES}. Received: {mode!r}")
-    net = _inference_model(model)
-    height, width = input_size
+    _check_tflite_mode(mode)
     with tempfile.TemporaryDirectory() as tmp:
-        # Through a SavedModel, so that the converter freezes the weights.
-        archive = keras.export.ExportArchive()
-        archive.track(net)
-        archive.add_endpoint(
-            "serving_default",
-            lambda images: tf.cast(net(images, training=False), tf.float32),
-            input_signature=[tf.TensorSpec([1, height, width, 3], tf.float32, name="images")],
-        )
-        archive.write_out(tmp, verbose=False)
+        _write_tflite_source(inference_graph(model), input_size, tmp)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
         return _convert(converter, mode, representative_images)
 
@@ -160,17 +168,25 @@ def _convert(converter, mode, representative_images):
 
 def export_tflite(model, directory, name, input_size, modes=TFLITE_MODES,
                   representative_images=None):
-    """Writes `directory/name_<mode>.tflite` for each mode (atomic); returns paths."""
+    """Writes `directory/name_<mode>.tflite` for each mode (atomic); returns paths.
+
+    The model is folded and written for the converter once, for all modes.
+    """
+    for mode in modes:
+        _check_tflite_mode(mode)
     os.makedirs(directory, exist_ok=True)
     paths = {}
-    for mode in modes:
-        data = tflite_bytes(model, mode, input_size, representative_images)
-        path = os.path.join(directory, f"{name}_{mode}.tflite")
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-        paths[mode] = path
+    with tempfile.TemporaryDirectory() as source:
+        _write_tflite_source(inference_graph(model), input_size, source)
+        for mode in modes:
+            converter = tf.lite.TFLiteConverter.from_saved_model(source)
+            data = _convert(converter, mode, representative_images)
+            path = os.path.join(directory, f"{name}_{mode}.tflite")
+            tmp = f"{path}.tmp-{os.getpid()}"
+            with open(tmp, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+            paths[mode] = path
     return paths
 
 
@@ -205,7 +221,7 @@ def export_onnx(model, path, opset_version=17):
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
     tmp = os.path.join(directory, f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    net = _inference_model(model)
+    net = inference_graph(model)
     net(np.zeros((1, 32, 32, 3), np.float32))  # Keras' exporter wants a called model.
     net.export(tmp, format="onnx", opset_version=opset_version, verbose=False)
     os.replace(tmp, path)

@@ -38,16 +38,21 @@ def calibration_crops(data, size, count):
 def export_all(model, data, export_dir, name, version, formats, tflite_modes=export.TFLITE_MODES,
                tflite_size=None, calibration_images=32, include_probabilities=False,
                overwrite=False, report_images=16):
-    """Exports `formats`; returns a dict of paths, sizes (bytes) and agreement."""
+    """Exports `formats`; returns a dict of paths, sizes (bytes) and agreement.
+
+    The exports share one BN-folded inference graph; the agreement is measured
+    against `model` itself.
+    """
     report = {}
+    net = export.inference_graph(model)
     if "saved_model" in formats:
-        path = export.export_saved_model(model, export_dir, name, version, include_probabilities,
+        path = export.export_saved_model(net, export_dir, name, version, include_probabilities,
                                          overwrite)
         report["saved_model"] = {"path": path}
     if "tflite" in formats:
         size = tuple(tflite_size or data.crop_size)
         representative = calibration_crops(data, size, calibration_images) if calibration_images else None
-        paths = export.export_tflite(model, os.path.join(export_dir, name, "tflite"), name, size,
+        paths = export.export_tflite(net, os.path.join(export_dir, name, "tflite"), name, size,
                                      tflite_modes, representative)
         images = val_images(data, size, report_images)
         reference = np.asarray(model.inference_model()(images, training=False))
@@ -60,7 +65,7 @@ def export_all(model, data, export_dir, name, version, formats, tflite_modes=exp
                 "max_abs_logit_diff": float(np.max(np.abs(logits - reference))),
             }
     if "onnx" in formats:
-        path = export.export_onnx(model, os.path.join(export_dir, name, f"{name}.onnx"))
+        path = export.export_onnx(net, os.path.join(export_dir, name, f"{name}.onnx"))
         report["onnx"] = {"path": path, "bytes": os.path.getsize(path)}
     return report
 
