@@ -36,11 +36,9 @@ def load_logits_fn(path):
         raise ValueError(f"--model must be a .keras file or a SavedModel directory. Received: {path!r}")
     import keras
 
-    import danet_tf  # noqa: F401  (registers the custom layers)
+    from danet_tf.export import inference_graph  # also registers the custom layers
 
-    net = keras.models.load_model(path)
-    if hasattr(net, "inference_model"):
-        net = net.inference_model(fold_batch_norm=True)
+    net = inference_graph(keras.models.load_model(path))
 
     def logits_fn(x):
         return np.asarray(net(x, training=False))
