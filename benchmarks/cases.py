@@ -34,7 +34,7 @@ def peak_rss_mb():
 
 
 def pam(channels, height, width, block_size, repeats):
-    from danet_tf.attention import PositionAttention
+    from danet_tf.models.attention import PositionAttention
 
     layer = PositionAttention(block_size=block_size)
     x = tf.random.normal((1, height, width, channels))
@@ -130,7 +130,7 @@ def train_step(crop, batch, mode, repeats):
     if mode == "mixed_precision":
         keras.mixed_precision.set_global_policy("mixed_float16")
     from danet_tf.config import load_config
-    from danet_tf.trainer import build_metrics, build_model, compile_model
+    from danet_tf.train.trainer import build_metrics, build_model, compile_model
 
     config = load_config(overrides=["model.backbone=resnet101", "data.num_classes=19",
                                     f"train.jit={str(mode == 'xla').lower()}"])
@@ -167,7 +167,7 @@ def pipeline(augment, batches, preset="quickstart"):
 def quickstart_step(repeats):
     """Train-step throughput of the quick-start model (what the pipeline feeds)."""
     from danet_tf.config import load_config
-    from danet_tf.trainer import build_metrics, build_model, compile_model
+    from danet_tf.train.trainer import build_metrics, build_model, compile_model
 
     config = load_config("quickstart")
     model = build_model(config)

@@ -15,6 +15,9 @@ import subprocess
 import sys
 import time
 
+from danet_tf.files import write_text
+
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -149,10 +152,7 @@ def main(argv=None):
                         if "error" not in r else f"| {mode} | failed: {r['error'][-80:]!r} | |")
         tables.append("### DANet-101 train step, batch 2 at 128x128\n\n" + "\n".join(rows))
 
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out + ".tmp", "w") as f:
-        json.dump(results, f, indent=2)
-    os.replace(args.out + ".tmp", args.out)
+    write_text(args.out, json.dumps(results, indent=2))
     print(f"Machine: {results['machine']}\n")
     print("\n\n".join(tables))
     print(f"\nJSON: {args.out}")

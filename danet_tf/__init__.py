@@ -1,13 +1,25 @@
-"""danet_tf: DANet (Dual Attention Network) for TensorFlow / Keras 3."""
+"""danet_tf: DANet (Dual Attention Network) for Keras 3.
 
-from danet_tf.attention import ChannelAttention, PositionAttention
-from danet_tf.backbone import DilatedResNet
-from danet_tf.batch_norm_folding import fold_batch_norm
-from danet_tf.head import DANetHead
-from danet_tf.model import DANet
-from danet_tf.resize import ResizeLike, resize_bilinear
+The package root exposes the backend-agnostic model core
+(`danet_tf.models`); importing it does not import TensorFlow. The
+TensorFlow-side parts live in `danet_tf.data` (tf.data), `danet_tf.train`
+(losses, metrics, optimiser, the `fit` trainer) and `danet_tf.deploy`
+(export, inference, evaluation, pictures).
+"""
 
-__version__ = "0.1.0"
+from danet_tf.models import (
+    ChannelAttention,
+    DANet,
+    DANetHead,
+    DilatedResNet,
+    PositionAttention,
+    ResizeLike,
+    fold_batch_norm,
+    normalize,
+    resize_bilinear,
+)
+
+__version__ = "0.2.0"
 
 __all__ = [
     "ChannelAttention",
@@ -17,5 +29,6 @@ __all__ = [
     "PositionAttention",
     "ResizeLike",
     "fold_batch_norm",
+    "normalize",
     "resize_bilinear",
 ]

@@ -6,7 +6,9 @@ import typing
 
 import yaml
 
-PRESET_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "training", "configs")
+# The presets ship inside the package (package data), so an installed
+# `danet_tf` finds them wherever it lives.
+PRESET_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
 
 
 @dataclasses.dataclass

@@ -16,8 +16,24 @@ def _seed():
     keras.config.set_dtype_policy("float32")
 
 
+def pytest_collection_modifyitems(config, items):
+    """`@pytest.mark.tensorflow` tests need Keras on TensorFlow (tf.function,
+    XLA via tf, SavedModel): skipped when the suite runs on another backend."""
+    if keras.backend.backend() == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason=f"needs the TensorFlow backend, not {keras.backend.backend()}")
+    for item in items:
+        if "tensorflow" in item.keywords:
+            item.add_marker(skip)
+
+
+def to_numpy(x):
+    """A tensor or variable of any backend as a NumPy array."""
+    return x if isinstance(x, np.ndarray) else keras.ops.convert_to_numpy(x)
+
+
 def relative_error(actual, expected):
     """max |actual - expected| / max |expected| (float64)."""
-    actual = np.asarray(actual, np.float64)
-    expected = np.asarray(expected, np.float64)
+    actual = to_numpy(actual).astype(np.float64)
+    expected = to_numpy(expected).astype(np.float64)
     return np.max(np.abs(actual - expected)) / max(np.max(np.abs(expected)), 1e-30)

@@ -34,3 +34,56 @@ def make_folder_dataset(root, split="train", count=3, size=(20, 24), num_classes
         write_png(os.path.join(root, split, "masks", f"img{i}.png"), mask)
         pairs.append((image, mask))
     return pairs
+
+
+def backend():
+    import keras
+
+    return keras.backend.backend()
+
+
+def gradients(loss_fn, inputs, variables=()):
+    """`d loss_fn(*inputs) / d [*inputs, *variables]` as NumPy, on any backend.
+
+    Args:
+        loss_fn: callable of the `inputs` returning a scalar; it may read the
+            Keras `variables` (e.g. by calling a layer).
+        inputs: list of NumPy arrays.
+        variables: list of `keras.Variable`.
+    """
+    import keras
+
+    name = keras.backend.backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        tensors = [tf.constant(x) for x in inputs]
+        with tf.GradientTape() as tape:
+            tape.watch(tensors)
+            loss = loss_fn(*tensors)
+        grads = tape.gradient(loss, tensors + [v.value for v in variables])
+    elif name == "jax":
+        import jax
+
+        values = [v.value for v in variables]
+
+        def pure(tensors, values):
+            # Swap the variables' values for traced ones, as Keras'
+            # `StatelessScope` does for `stateless_call`.
+            mapping = list(zip(variables, values))
+            with keras.StatelessScope(state_mapping=mapping):
+                return loss_fn(*tensors)
+
+        grad_inputs, grad_values = jax.grad(pure, argnums=(0, 1))(
+            [jax.numpy.asarray(x) for x in inputs], values)
+        grads = list(grad_inputs) + list(grad_values)
+    elif name == "torch":
+        import torch
+
+        tensors = [torch.tensor(x, requires_grad=True) for x in inputs]
+        loss = loss_fn(*tensors)
+        grads = torch.autograd.grad(loss, tensors + [v.value for v in variables],
+                                    allow_unused=True)
+    else:
+        raise NotImplementedError(name)
+    return [None if g is None else keras.ops.convert_to_numpy(g) for g in grads]

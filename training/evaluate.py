@@ -1,62 +1,10 @@
-"""Evaluate a model on a dataset split: mIoU, pixel accuracy, per-class IoU.
+"""`python training/evaluate.py --help`: the `danet-evaluate` command (`danet_tf/cli/evaluate.py`)."""
 
-    python training/evaluate.py --model saved_models/danet_quickstart/danet_quickstart.keras \
-        [--preset quickstart] [--set data.root=...] [--crop 768] [--scales 0.5 0.75 1 1.25 1.5 1.75] \
-        [--flip] [--json results.json]
-
-The table is printed; --json also writes the numbers (per-class IoU by name).
-"""
-
-import argparse
-import json
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow starts
 
-import numpy as np  # noqa: E402
-from predict import add_inference_args, make_segmenter  # noqa: E402
-
-from danet_tf.config import load_config  # noqa: E402
-from danet_tf.data.catalog import class_names_for  # noqa: E402
-from danet_tf.evaluation import evaluate_segmenter  # noqa: E402
-from danet_tf.metrics import format_scores_table  # noqa: E402
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--preset", default="quickstart")
-    parser.add_argument("--config")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--limit", type=int, help="evaluate only the first N images")
-    parser.add_argument("--json", help="write the results here")
-    add_inference_args(parser)
-    args = parser.parse_args(argv)
-
-    config = load_config(args.preset, args.config, args.overrides)
-    segmenter, num_classes = make_segmenter(args)
-    if num_classes != config.data.num_classes:
-        raise SystemExit(f"The model predicts {num_classes} classes but data.num_classes is "
-                         f"{config.data.num_classes}.")
-    scores, confusion, count = evaluate_segmenter(segmenter, config.data, num_classes, args.limit)
-    names = config.data.class_names or class_names_for(config.data.name, num_classes)
-    print(f"{count} images, scales {args.scales}, flip {args.flip}, crop {args.crop}")
-    print(format_scores_table(scores, names))
-    if args.json:
-        result = {
-            "model": args.model, "images": count, "scales": args.scales, "flip": args.flip,
-            "crop": args.crop, "miou": scores["miou"], "pixel_accuracy": scores["pixel_accuracy"],
-            "per_class_iou": {n: (None if np.isnan(v) else float(v))
-                              for n, v in zip(names, scores["per_class_iou"])},
-            "confusion": confusion.tolist(),
-        }
-        tmp = f"{args.json}.tmp-{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(result, f, indent=2)
-        os.replace(tmp, args.json)
-    return scores
-
+from danet_tf.cli.evaluate import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

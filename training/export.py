@@ -1,66 +1,10 @@
-"""Export a trained DANet for serving and devices.
+"""`python training/export.py --help`: the `danet-export` command (`danet_tf/cli/export.py`)."""
 
-    python training/export.py --model saved_models/danet_quickstart/danet_quickstart.keras \
-        --name danet_quickstart --version 1 --formats saved_model tflite onnx \
-        [--tflite-size 128 128] [--probabilities] [--overwrite] [--preset quickstart]
-
-saved_model -> saved_models/<name>/<version>/   (TF Serving; refuses an existing version
-                                                 unless --overwrite)
-tflite      -> saved_models/<name>/tflite/<name>_{fp32,fp16,dynamic_int8,int8}.tflite
-               (int8 is calibrated on --calibration-images images of the preset's train split;
-               the report compares each with Keras on the val split)
-onnx        -> saved_models/<name>/<name>.onnx      (needs tf2onnx; see README)
-"""
-
-import argparse
-import json
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow starts
 
-FORMATS = ("saved_model", "tflite", "onnx")
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--model", required=True, help="a .keras DANet")
-    parser.add_argument("--name", help="defaults to the .keras file's stem")
-    parser.add_argument("--version", type=int, default=1)
-    parser.add_argument("--export-dir", default="saved_models")
-    parser.add_argument("--formats", nargs="+", default=["saved_model", "tflite"], choices=FORMATS)
-    parser.add_argument("--tflite-modes", nargs="+", default=["fp32", "fp16", "dynamic_int8", "int8"])
-    parser.add_argument("--tflite-size", type=int, nargs=2, metavar=("H", "W"),
-                        help="fixed TFLite input size (default: the preset's crop size)")
-    parser.add_argument("--preset", default="quickstart", help="data for calibration and the report")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--calibration-images", type=int, default=32)
-    parser.add_argument("--probabilities", action="store_true", help="serve probabilities too")
-    parser.add_argument("--overwrite", action="store_true")
-    return parser.parse_args(argv)
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    import keras
-
-    import danet_tf  # noqa: F401
-    from danet_tf.config import load_config
-    from danet_tf.export_report import export_all
-
-    model = keras.models.load_model(args.model)
-    name = args.name or os.path.splitext(os.path.basename(args.model))[0]
-    config = load_config(args.preset, None, args.overrides)
-    report = export_all(
-        model, config.data, args.export_dir, name, args.version, args.formats,
-        tflite_modes=args.tflite_modes, tflite_size=args.tflite_size,
-        calibration_images=args.calibration_images, include_probabilities=args.probabilities,
-        overwrite=args.overwrite,
-    )
-    print(json.dumps(report, indent=2))
-    return report
-
+from danet_tf.cli.export import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

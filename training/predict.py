@@ -1,75 +1,10 @@
-"""Segment images: class-index PNG, colour PNG and overlay for each input.
+"""`python training/predict.py --help`: the `danet-predict` command (`danet_tf/cli/predict.py`)."""
 
-    python training/predict.py IMAGES... --model saved_models/danet_quickstart/danet_quickstart.keras \
-        --out predictions/ [--dataset synthetic|cityscapes|ade20k|pascal_voc] \
-        [--crop 512 --stride-rate 0.667] [--scales 0.75 1.0 1.25] [--flip]
-
---model takes a .keras file or a SavedModel version directory.
-"""
-
-import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow starts
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from danet_tf.data.catalog import palette_for  # noqa: E402
-from danet_tf.inference import Segmenter  # noqa: E402
-from danet_tf.io import load_image, load_logits_fn  # noqa: E402
-
-
-def add_inference_args(parser):
-    parser.add_argument("--model", required=True, help=".keras file or SavedModel directory")
-    parser.add_argument("--crop", type=int, help="sliding-window size (default: whole image)")
-    parser.add_argument("--stride-rate", type=float, default=2 / 3)
-    parser.add_argument("--scales", type=float, nargs="+", default=[1.0])
-    parser.add_argument("--base-size", type=int, help="long side at scale 1.0")
-    parser.add_argument("--flip", action="store_true")
-
-
-def make_segmenter(args):
-    logits_fn, num_classes = load_logits_fn(args.model)
-    segmenter = Segmenter(logits_fn, args.crop, args.stride_rate, args.scales, args.flip,
-                          args.base_size)
-    return segmenter, num_classes
-
-
-def save_png(array, path, palette=None):
-    image = Image.fromarray(array)
-    if palette is not None:
-        image = Image.fromarray(palette[array])
-    tmp = f"{path}.tmp-{os.getpid()}.png"
-    image.save(tmp)
-    os.replace(tmp, path)
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("images", nargs="+")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--dataset", default="synthetic", help="palette: cityscapes, ade20k, ...")
-    parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity")
-    add_inference_args(parser)
-    args = parser.parse_args(argv)
-
-    segmenter, num_classes = make_segmenter(args)
-    palette = palette_for(args.dataset, num_classes)
-    os.makedirs(args.out, exist_ok=True)
-    for path in args.images:
-        image = load_image(path)
-        classes = segmenter.predict(image)
-        stem = os.path.splitext(os.path.basename(path))[0]
-        dtype = np.uint8 if num_classes <= 256 else np.uint16
-        save_png(classes.astype(dtype), os.path.join(args.out, f"{stem}_classes.png"))
-        save_png(classes, os.path.join(args.out, f"{stem}_color.png"), palette)
-        overlay = (1 - args.alpha) * image + args.alpha * palette[classes]
-        save_png(overlay.astype(np.uint8), os.path.join(args.out, f"{stem}_overlay.png"))
-        print(f"{path}: {os.path.join(args.out, stem)}_{{classes,color,overlay}}.png")
-
+from danet_tf.cli.predict import main  # noqa: E402
 
 if __name__ == "__main__":
     main()

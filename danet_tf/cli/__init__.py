@@ -1,0 +1,1 @@
+"""Command-line entry points (`danet-train`, ...); `training/*.py` call them."""

@@ -1,0 +1,56 @@
+"""Evaluate a model on a dataset split: mIoU, pixel accuracy, per-class IoU.
+
+    python training/evaluate.py --model saved_models/danet_quickstart/danet_quickstart.keras \
+        [--preset quickstart] [--set data.root=...] [--crop 768] [--scales 0.5 0.75 1 1.25 1.5 1.75] \
+        [--flip] [--json results.json]
+
+The table is printed; --json also writes the numbers (per-class IoU by name).
+"""
+
+import argparse
+import json
+
+
+import numpy as np
+from danet_tf.cli.predict import add_inference_args, make_segmenter
+
+from danet_tf.config import load_config
+from danet_tf.data.catalog import class_names_for
+from danet_tf.files import write_text
+from danet_tf.deploy.evaluation import evaluate_segmenter
+from danet_tf.train.metrics import format_scores_table
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--preset", default="quickstart")
+    parser.add_argument("--config")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--limit", type=int, help="evaluate only the first N images")
+    parser.add_argument("--json", help="write the results here")
+    add_inference_args(parser)
+    args = parser.parse_args(argv)
+
+    config = load_config(args.preset, args.config, args.overrides)
+    segmenter, num_classes = make_segmenter(args)
+    if num_classes != config.data.num_classes:
+        raise SystemExit(f"The model predicts {num_classes} classes but data.num_classes is "
+                         f"{config.data.num_classes}.")
+    scores, confusion, count = evaluate_segmenter(segmenter, config.data, num_classes, args.limit)
+    names = config.data.class_names or class_names_for(config.data.name, num_classes)
+    print(f"{count} images, scales {args.scales}, flip {args.flip}, crop {args.crop}")
+    print(format_scores_table(scores, names))
+    if args.json:
+        result = {
+            "model": args.model, "images": count, "scales": args.scales, "flip": args.flip,
+            "crop": args.crop, "miou": scores["miou"], "pixel_accuracy": scores["pixel_accuracy"],
+            "per_class_iou": {n: (None if np.isnan(v) else float(v))
+                              for n, v in zip(names, scores["per_class_iou"])},
+            "confusion": confusion.tolist(),
+        }
+        write_text(args.json, json.dumps(result, indent=2))
+    return scores
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""tf.data input pipelines: datasets, decoding, joint image/mask augmentation (TensorFlow)."""

@@ -1,0 +1,2 @@
+"""Deployment: exports (SavedModel, TFLite, ONNX, .keras), loading, sliding-window
+inference, dataset evaluation and attention pictures."""

@@ -1,0 +1,71 @@
+"""Export every format and report sizes and agreement with Keras on val images."""
+
+import dataclasses
+import itertools
+import os
+
+import numpy as np
+
+from danet_tf.deploy import export
+from danet_tf.models.preprocessing import normalize
+from danet_tf.data.pipeline import build_train_dataset, load_examples
+
+
+def _center_crop_or_pad(image, size):
+    """Normalised `(H, W, 3)` -> `(size[0], size[1], 3)` (top-left pad with the mean)."""
+    height, width = size
+    out = np.zeros((height, width, 3), np.float32)
+    top = max((image.shape[0] - height) // 2, 0)
+    left = max((image.shape[1] - width) // 2, 0)
+    crop = image[top: top + height, left: left + width]
+    out[: crop.shape[0], : crop.shape[1]] = crop
+    return out
+
+
+def val_images(data, size, limit):
+    """Up to `limit` normalised val images at `size`."""
+    images = [_center_crop_or_pad(np.asarray(normalize(i)), size)
+              for i, _ in itertools.islice(load_examples(data, "val").as_numpy_iterator(), limit)]
+    return np.stack(images)
+
+
+def calibration_crops(data, size, count):
+    """`count` augmented, normalised train crops of `size` for int8 calibration."""
+    data = dataclasses.replace(data, crop_size=tuple(size), batch_size=1)
+    return [b[0][0] for b in build_train_dataset(data).take(count).as_numpy_iterator()]
+
+
+def export_all(model, data, export_dir, name, version, formats, tflite_modes=export.TFLITE_MODES,
+               tflite_size=None, calibration_images=32, include_probabilities=False,
+               overwrite=False, report_images=16):
+    """Exports `formats`; returns a dict of paths, sizes (bytes) and agreement.
+
+    The exports share one BN-folded inference graph; the agreement is measured
+    against `model` itself.
+    """
+    report = {}
+    net = export.inference_graph(model)
+    if "saved_model" in formats:
+        path = export.export_saved_model(net, export_dir, name, version, include_probabilities,
+                                         overwrite)
+        report["saved_model"] = {"path": path}
+    if "tflite" in formats:
+        size = tuple(tflite_size or data.crop_size)
+        representative = calibration_crops(data, size, calibration_images) if calibration_images else None
+        paths = export.export_tflite(net, os.path.join(export_dir, name, "tflite"), name, size,
+                                     tflite_modes, representative)
+        images = val_images(data, size, report_images)
+        reference = np.asarray(model.inference_model()(images, training=False))
+        for mode, path in paths.items():
+            logits = export.run_tflite(path, images)
+            report[f"tflite_{mode}"] = {
+                "path": path,
+                "bytes": os.path.getsize(path),
+                "argmax_agreement": float(np.mean(logits.argmax(-1) == reference.argmax(-1))),
+                "max_abs_logit_diff": float(np.max(np.abs(logits - reference))),
+            }
+    if "onnx" in formats:
+        path = export.export_onnx(net, os.path.join(export_dir, name, f"{name}.onnx"))
+        report["onnx"] = {"path": path, "bytes": os.path.getsize(path)}
+    return report
+

@@ -1,0 +1,90 @@
+"""Attention pictures: PAM rows as heatmaps over the image, and the CAM matrix.
+
+The position attention of pixel `i` is row `i` of `softmax(Q K^T)`, an
+`(h, w)` map over the layer4 grid (the paper's `s_ji`, Fig. 4): which pixels,
+near or far, feed pixel `i`. The channel attention is the `(C, C)` matrix of
+`softmax(rowmax(E) - E)`.
+"""
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from danet_tf.models.preprocessing import normalize
+from danet_tf.models.resize import resize_bilinear
+
+
+def attention_maps(model, image):
+    """PAM `(h*w, h*w)` and CAM `(C, C)` float32 for one uint8 image `(H, W, 3)`.
+
+    Returns:
+        `(pam, cam, (h, w))` where `(h, w)` is the layer4 grid.
+    """
+    backbone = model.get_layer("backbone")
+    head = model.get_layer("head")
+    x = np.asarray(normalize(image))[None]
+    features = backbone(x, training=False)["layer4"]
+    pam = head.get_layer("sa").attention(head.get_layer("conv5a")(features, training=False))
+    cam = head.get_layer("sc").attention(head.get_layer("conv5c")(features, training=False))
+    grid = tuple(int(d) for d in features.shape[1:3])
+    return np.asarray(pam)[0], np.asarray(cam)[0], grid
+
+
+def feature_index(point, image_size, grid):
+    """Flat layer4 index of image pixel `(y, x)` (align-corners mapping)."""
+    (y, x), (height, width), (h, w) = point, image_size, grid
+    fy = round(y * (h - 1) / max(height - 1, 1))
+    fx = round(x * (w - 1) / max(width - 1, 1))
+    return fy * w + fx
+
+
+def colormap(values):
+    """Values in [0, 1] -> RGB uint8 (a blue-cyan-yellow-red ramp)."""
+    v = np.clip(values, 0.0, 1.0)[..., None]
+    stops = np.array([[0, 0, 128], [0, 128, 255], [0, 255, 255], [255, 255, 0], [255, 0, 0]],
+                     np.float64)
+    position = v * (len(stops) - 1)
+    low = np.floor(position).astype(int).clip(0, len(stops) - 2)
+    frac = position - low
+    return (stops[low[..., 0]] * (1 - frac) + stops[low[..., 0] + 1] * frac).astype(np.uint8)
+
+
+def pam_heatmap(pam_row, grid, image, alpha=0.6):
+    """One attention row over the image: `(H, W, 3)` uint8 overlay."""
+    heat = pam_row.reshape(grid)
+    heat = (heat - heat.min()) / max(heat.max() - heat.min(), 1e-12)
+    up = np.asarray(resize_bilinear(heat[None, ..., None].astype(np.float32),
+                                    image.shape[:2], True))[0, ..., 0]
+    return ((1 - alpha) * image + alpha * colormap(up)).astype(np.uint8)
+
+
+def cam_picture(cam, size=256):
+    """The channel attention matrix as a square colour image."""
+    normalised = (cam - cam.min()) / max(cam.max() - cam.min(), 1e-12)
+    picture = Image.fromarray(colormap(normalised))
+    return np.asarray(picture.resize((size, size), Image.NEAREST))
+
+
+def mark(image, point, radius=4):
+    picture = Image.fromarray(image)
+    draw = ImageDraw.Draw(picture)
+    y, x = point
+    draw.ellipse([x - radius, y - radius, x + radius, y + radius], outline=(255, 255, 255), width=2)
+    draw.line([x - radius - 3, y, x + radius + 3, y], fill=(0, 0, 0))
+    draw.line([x, y - radius - 3, x, y + radius + 3], fill=(0, 0, 0))
+    return np.asarray(picture)
+
+
+def figure_sheet(panels, titles, columns=4, pad=6):
+    """Tiles `(H, W, 3)` uint8 panels with captions into one picture."""
+    height = max(p.shape[0] for p in panels)
+    width = max(p.shape[1] for p in panels)
+    rows = -(-len(panels) // columns)
+    sheet = Image.new("RGB", (columns * (width + pad) + pad, rows * (height + pad + 14) + pad),
+                      (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    for i, (panel, title) in enumerate(zip(panels, titles)):
+        left = pad + (i % columns) * (width + pad)
+        top = pad + (i // columns) * (height + pad + 14)
+        draw.text((left, top), title, fill=(0, 0, 0))
+        sheet.paste(Image.fromarray(panel), (left, top + 14))
+    return np.asarray(sheet)

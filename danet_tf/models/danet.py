@@ -1,0 +1,174 @@
+"""The DANet segmentation model: dilated ResNet + dual attention head."""
+
+import contextlib
+
+import keras
+
+from danet_tf.models.batch_norm_folding import fold_batch_norm as fold_batch_norm_fn
+from danet_tf.models.dilated_resnet import BACKBONES, DilatedResNet
+from danet_tf.models.head import DANetHead, fcn_aux_head
+from danet_tf.models.resize import ResizeLike
+
+
+@contextlib.contextmanager
+def _global_dtype_policy(policy):
+    """Builds the sublayers under `policy` (they read the global policy)."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+@keras.saving.register_keras_serializable(package="danet_tf")
+class DANet(keras.Model):
+    """Dual Attention Network for scene segmentation (Fu et al., CVPR 2019).
+
+    Paper: https://arxiv.org/abs/1809.02983
+
+    Args:
+        num_classes: int. Number of classes.
+        backbone: str. `"resnet50"`, `"resnet101"` or `"resnet152"` (the
+            paper's), or `"resnet18"` / `"resnet34"` (light variants).
+        output_stride: int. 8 (official), 16 or 32.
+        multi_grid: bool or tuple. `True` uses layer4 dilation multipliers
+            `(1, 2, 4)` (the released DANet-101); a tuple gives them.
+        deep_stem: bool. Three 3x3 stem convs (ResNetV1c) instead of 7x7.
+        aux_head: bool. Adds mmseg's FCN head on layer3 (`"aux_logits"`).
+        align_corners: bool. Upsampling semantics; `True` as the official
+            code (needed to match converted weights).
+        dropout: float. Channel dropout before the classifiers.
+        synchronized_bn: bool. Cross-replica batch norm.
+        attention_block_size: `None`, `"auto"` or int. Chunked (exact)
+            position attention for large inputs; see `PositionAttention`.
+        backbone_layout: `"torchvision"` (official) or `"caffe"` (to start
+            from keras.applications ImageNet weights).
+        input_shape: `(height, width, 3)`; `None` for dynamic sizes.
+        dtype: dtype policy of every layer, e.g. `"mixed_bfloat16"`.
+            Defaults to the global policy at construction time; saved in the
+            config, so a mixed-precision model reloads as one.
+
+    Inputs: ImageNet-normalised float images `(batch, height, width, 3)`.
+
+    Outputs: a dict of `(batch, height, width, num_classes)` logits at input
+    resolution: `"logits"` (fused, the prediction), `"pam_logits"`,
+    `"cam_logits"` and, with `aux_head`, `"aux_logits"`. Use
+    `inference_model()` for a model that computes only the fused logits.
+
+    Example:
+    >>> model = DANet(num_classes=19, backbone="resnet50")
+    >>> model(np.zeros((1, 64, 96, 3), "float32"))["logits"].shape
+    (1, 64, 96, 19)
+    """
+
+    def __init__(
+        self,
+        num_classes,
+        backbone="resnet101",
+        output_stride=8,
+        multi_grid=False,
+        deep_stem=False,
+        aux_head=False,
+        align_corners=True,
+        dropout=0.1,
+        synchronized_bn=False,
+        attention_block_size=None,
+        backbone_layout="torchvision",
+        input_shape=(None, None, 3),
+        dtype=None,
+        **kwargs,
+    ):
+        if backbone not in BACKBONES:
+            raise ValueError(
+                f"backbone must be one of {sorted(BACKBONES)}. Received: backbone={backbone!r}"
+            )
+        policy = keras.dtype_policies.get(dtype) if dtype is not None else keras.config.dtype_policy()
+        with _global_dtype_policy(policy):
+            self._build_graph(num_classes, backbone, output_stride, multi_grid, deep_stem,
+                              aux_head, align_corners, dropout, synchronized_bn,
+                              attention_block_size, backbone_layout, input_shape, **kwargs)
+
+    def _build_graph(self, num_classes, backbone, output_stride, multi_grid, deep_stem, aux_head,
+                     align_corners, dropout, synchronized_bn, attention_block_size,
+                     backbone_layout, input_shape, **kwargs):
+        if multi_grid is True:
+            grid = (1, 2, 4)
+        else:
+            grid = tuple(multi_grid) if multi_grid else None
+
+        # === Layers ===
+        resnet = DilatedResNet(
+            BACKBONES[backbone], output_stride, multi_grid=grid,
+            deep_stem=deep_stem, synchronized_bn=synchronized_bn,
+            input_shape=input_shape, layout=backbone_layout, name="backbone",
+        )
+        head = DANetHead(
+            resnet.output["layer4"].shape[-1], num_classes, dropout=dropout,
+            synchronized_bn=synchronized_bn, attention_block_size=attention_block_size,
+            name="head",
+        )
+
+        # === Functional Model ===
+        images = keras.Input(input_shape, name="images")
+        features = resnet(images)
+        fused, pam, cam = head(features["layer4"])
+        outputs = {
+            "logits": ResizeLike(align_corners, name="logits")([fused, images]),
+            "pam_logits": ResizeLike(align_corners, name="pam_logits")([pam, images]),
+            "cam_logits": ResizeLike(align_corners, name="cam_logits")([cam, images]),
+        }
+        if aux_head:
+            aux = fcn_aux_head(features["layer3"], num_classes, synchronized_bn, dropout=dropout)
+            outputs["aux_logits"] = ResizeLike(align_corners, name="aux_logits")([aux, images])
+        super().__init__(inputs=images, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.num_classes = num_classes
+        self.backbone_name = backbone
+        self.output_stride = output_stride
+        self.multi_grid = list(grid) if grid else False
+        self.deep_stem = deep_stem
+        self.aux_head = aux_head
+        self.align_corners = align_corners
+        self.dropout = dropout
+        self.synchronized_bn = synchronized_bn
+        self.attention_block_size = attention_block_size
+        self.backbone_layout = backbone_layout
+        self.image_shape = tuple(input_shape)
+
+    def inference_model(self, fold_batch_norm=False):
+        """A model that returns only the fused logits `(B, H, W, num_classes)`.
+
+        Args:
+            fold_batch_norm: bool. `False` shares this model's weights.
+                `True` returns a frozen copy with every BN folded into its
+                conv (`danet_tf.fold_batch_norm`): same outputs in inference
+                mode, less memory and time; later training of this model
+                does not reach it.
+        """
+        model = fold_batch_norm_fn(self) if fold_batch_norm else self
+        return keras.Model(model.input, model.output["logits"], name=f"{self.name}_inference")
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "num_classes": self.num_classes,
+            "backbone": self.backbone_name,
+            "output_stride": self.output_stride,
+            "multi_grid": self.multi_grid,
+            "deep_stem": self.deep_stem,
+            "aux_head": self.aux_head,
+            "align_corners": self.align_corners,
+            "dropout": self.dropout,
+            "synchronized_bn": self.synchronized_bn,
+            "attention_block_size": self.attention_block_size,
+            "backbone_layout": self.backbone_layout,
+            "input_shape": list(self.image_shape),
+            "dtype": keras.saving.serialize_keras_object(self.dtype_policy),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,2 @@
+"""Training: losses, metrics and optimiser (keras.ops, every backend), callbacks,
+distribution strategies and the `fit`-based trainer."""

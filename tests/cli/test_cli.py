@@ -1,0 +1,109 @@
+"""The command-line tools on a small model: predict, evaluate, attention
+pictures, export and the serving client."""
+
+import base64
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from danet_tf import DANet
+from danet_tf.config import load_config
+from danet_tf.data.pipeline import build_eval_dataset
+from danet_tf.train.metrics import SegmentationMetric
+
+from danet_tf.cli import evaluate, predict, serving_client, visualize_attention
+from danet_tf.cli import export as export_cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+pytestmark = pytest.mark.slow
+SMALL = ["data.synthetic_val_size=6", "data.synthetic_image_size=48", "data.eval_batch_size=3"]
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    model = DANet(6, backbone="resnet50")
+    head = model.get_layer("head")
+    head.get_layer("sa").gamma.assign([0.4])
+    head.get_layer("sc").gamma.assign([0.4])
+    path = str(tmp_path_factory.mktemp("model") / "tiny.keras")
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def image_path(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("images") / "scene.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 52, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_predict_writes_class_colour_and_overlay(model_path, image_path, tmp_path):
+    predict.main([image_path, "--model", model_path, "--out", str(tmp_path), "--flip"])
+    classes = np.asarray(Image.open(tmp_path / "scene_classes.png"))
+    colour = np.asarray(Image.open(tmp_path / "scene_color.png"))
+    overlay = np.asarray(Image.open(tmp_path / "scene_overlay.png"))
+    assert classes.shape == (40, 52) and classes.max() < 6
+    assert colour.shape == overlay.shape == (40, 52, 3)
+
+
+def test_evaluate_equals_the_training_metric(model_path, tmp_path):
+    out = tmp_path / "eval.json"
+    scores = evaluate.main(["--model", model_path, "--json", str(out)] +
+                           sum((["--set", s] for s in SMALL), []))
+    config = load_config(overrides=SMALL)
+    model = keras.models.load_model(model_path)
+    metric = SegmentationMetric(6)
+    for images, masks in build_eval_dataset(config.data):
+        metric.update_state(masks, model(images, training=False)["logits"])
+    assert scores["miou"] == pytest.approx(metric.scores()["miou"], abs=1e-9)
+    result = json.loads(out.read_text())
+    assert result["images"] == 6 and set(result["per_class_iou"]) >= {"background", "dots"}
+
+
+def test_attention_pictures(model_path, image_path, tmp_path):
+    visualize_attention.main([image_path, "--model", model_path, "--out", str(tmp_path),
+                              "--points", "5,5", "30,40"])
+    for name in ("pam_5_5.png", "pam_30_40.png", "cam.png", "sheet.png"):
+        assert (tmp_path / name).exists(), name
+    heat = np.asarray(Image.open(tmp_path / "pam_30_40.png"))
+    assert heat.shape == (40, 52, 3)
+    assert np.asarray(Image.open(tmp_path / "cam.png")).shape[:2] == (40, 40)
+    with pytest.raises(SystemExit, match="outside"):
+        visualize_attention.main([image_path, "--model", model_path, "--out", str(tmp_path),
+                                  "--points", "100,5"])
+
+
+def test_export_cli_and_serving_client(model_path, image_path, tmp_path):
+    report = export_cli.main(["--model", model_path, "--name", "tiny", "--formats", "saved_model",
+                              "--export-dir", str(tmp_path)])
+    path = report["saved_model"]["path"]
+    assert path.endswith(os.path.join("tiny", "1"))
+    with pytest.raises(FileExistsError, match="overwrite"):
+        export_cli.main(["--model", model_path, "--name", "tiny", "--formats", "saved_model",
+                         "--export-dir", str(tmp_path)])
+    request = serving_client.build_request([image_path])
+    assert request["signature_name"] == "serving_bytes"
+    payload = base64.b64decode(request["instances"][0]["image_bytes"]["b64"])
+    served = tf.saved_model.load(path).signatures["serving_bytes"](image_bytes=tf.constant([payload]))
+    assert served["classes"].shape == (1, 40, 52)
+
+
+@pytest.mark.parametrize("script", ["train", "evaluate", "predict", "export", "convert_weights",
+                                    "convert_to_tfrecord", "visualize_attention",
+                                    "serving_client"])
+def test_every_script_and_console_entry_point_answers_help(script):
+    """`training/<script>.py` (no sys.path edits) and its `danet-*` command."""
+    command = os.path.join(os.path.dirname(sys.executable), "danet-" + script.replace("_", "-"))
+    for argv in ([sys.executable, os.path.join(ROOT, "training", f"{script}.py"), "--help"],
+                 [command, "--help"]):
+        result = subprocess.run(argv, capture_output=True, text=True, cwd="/", timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "usage:" in result.stdout

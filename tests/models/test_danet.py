@@ -1,0 +1,113 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+from conftest import to_numpy
+from helpers import gradients
+
+import danet_tf
+from danet_tf import DANet
+
+
+def _count(weights):
+    return sum(int(np.prod(w.shape)) for w in weights)
+
+
+@pytest.fixture(scope="module")
+def danet50():
+    return DANet(num_classes=5, backbone="resnet50")
+
+
+def test_danet50_output_shapes(danet50):
+    outputs = danet50(np.zeros((2, 70, 45, 3), "float32"))
+    assert sorted(outputs) == ["cam_logits", "logits", "pam_logits"]
+    for value in outputs.values():
+        assert tuple(value.shape) == (2, 70, 45, 5)
+    inference = danet50.inference_model()
+    assert tuple(inference(np.zeros((1, 33, 40, 3), "float32")).shape) == (1, 33, 40, 5)
+
+
+def test_danet101_parameter_counts_equal_official():
+    model = DANet(num_classes=19, backbone="resnet101")
+    assert _count(model.trainable_weights) == 66_454_779
+    assert _count(model.get_layer("head").trainable_weights) == 23_954_619
+
+
+def test_aux_head_and_multi_grid():
+    model = DANet(num_classes=3, backbone="resnet50", aux_head=True, multi_grid=True)
+    outputs = model(np.zeros((1, 40, 40, 3), "float32"))
+    assert tuple(outputs["aux_logits"].shape) == (1, 40, 40, 3)
+    backbone = model.get_layer("backbone")
+    assert [backbone.get_layer(f"layer4_{b}_conv2").dilation_rate[0] for b in range(3)] == [4, 8, 16]
+    # FCN aux head: 1024*256*9 conv, 2*256 BN, 256*3+3 classifier.
+    base = _count(DANet(num_classes=3, backbone="resnet50").trainable_weights)
+    assert _count(model.trainable_weights) - base == 1024 * 256 * 9 + 2 * 256 + 256 * 3 + 3
+
+
+def test_every_trainable_weight_gets_a_gradient(danet50):
+    head = danet50.get_layer("head")
+    head.get_layer("sa").gamma.assign([0.5])
+    head.get_layer("sc").gamma.assign([0.5])
+    images = np.random.randn(2, 64, 64, 3).astype("float32")
+    labels = np.random.randint(0, 5, (2, 64, 64))
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def loss(images):
+        outputs = danet50(images, training=True)
+        return sum(loss_fn(labels, outputs[k]) for k in ("logits", "pam_logits", "cam_logits"))
+
+    grads = gradients(loss, [images], danet50.trainable_weights)[1:]
+    dead = [w.path for w, g in zip(danet50.trainable_weights, grads) if g is None or not np.any(g)]
+    assert not dead, f"weights without gradient: {dead}"
+    # 53 convs + 53 BN (x2) in ResNet-50; head: 4 convs + 4 BN (x2), PAM 6 + gamma,
+    # CAM gamma, 3 classifiers (x2).
+    assert len(grads) == 53 + 106 + 4 + 8 + 7 + 1 + 6
+
+
+def test_keras_round_trip_in_fresh_process(tmp_path):
+    model = DANet(num_classes=4, backbone="resnet50", aux_head=True)
+    head = model.get_layer("head")
+    head.get_layer("sa").gamma.assign([0.3])
+    head.get_layer("sc").gamma.assign([-0.2])
+    images = np.random.randn(1, 41, 50, 3).astype("float32")
+    expected = {k: to_numpy(v) for k, v in model(images).items()}
+    path = tmp_path / "danet.keras"
+    model.save(path)
+    np.save(tmp_path / "images.npy", images)
+    script = textwrap.dedent(
+        f"""
+        import numpy as np, keras
+        import danet_tf
+        model = keras.models.load_model({str(path)!r}, safe_mode=True)
+        out = model(np.load({str(tmp_path / "images.npy")!r}))
+        np.savez({str(tmp_path / "out.npz")!r}, **{{k: keras.ops.convert_to_numpy(v) for k, v in out.items()}})
+        print(type(model).__name__, model.get_config()["backbone"])
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env={**os.environ, "KERAS_BACKEND": keras.backend.backend()})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "DANet resnet50" in result.stdout
+    restored = np.load(tmp_path / "out.npz")
+    assert sorted(restored.files) == sorted(expected)
+    for key, value in expected.items():
+        np.testing.assert_array_equal(restored[key], value)
+
+
+def test_get_config_is_json_and_rebuilds():
+    model = DANet(num_classes=7, backbone="resnet50", output_stride=16, align_corners=False)
+    config = keras.saving.serialize_keras_object(model)["config"]
+    import json
+
+    rebuilt = DANet.from_config(json.loads(json.dumps(config)))
+    assert rebuilt.get_config() == model.get_config()
+    assert rebuilt.count_params() == model.count_params()
+
+
+def test_bad_backbone_name():
+    with pytest.raises(ValueError, match="backbone"):
+        danet_tf.DANet(3, backbone="resnet26")

@@ -1,0 +1,150 @@
+"""Training end to end: Mirrored on 2 logical CPUs, resume after a kill,
+two multi-worker processes on loopback, and a run that lowers the loss."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from danet_tf.config import load_config
+from danet_tf.train.trainer import build_model, compile_model, build_metrics
+
+RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "run_training.py")
+pytestmark = pytest.mark.slow
+
+
+def _run(out_dir, strategy, *args, env=None, timeout=400, backend="tensorflow"):
+    env = {**(env or os.environ), "KERAS_BACKEND": backend}
+    result = subprocess.run(
+        [sys.executable, RUNNER, str(out_dir), strategy, *args],
+        capture_output=True, text=True, timeout=timeout, env=env,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    with open(os.path.join(out_dir, "summary.json")) as f:
+        return json.load(f)
+
+
+def test_fit_under_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    summary = _run(tmp_path, "mirrored", "2")
+    assert summary["num_replicas"] == 2
+    assert summary["steps"] == 4
+    assert 0.0 <= summary["final_val_miou"] <= 1.0
+    assert os.path.exists(summary["keras_model"])
+    best = json.loads((tmp_path / "model" / "best.json").read_text())
+    assert best["miou"] == summary["best_val_miou"]
+    assert os.path.exists(tmp_path / "model" / best["weights"])
+    model = keras.models.load_model(summary["keras_model"])
+    assert model.get_config()["num_classes"] == 6
+
+
+def test_resume_after_kill_continues_at_the_right_step(tmp_path):
+    args = [RUNNER, str(tmp_path), "onedevice", "train.epochs=3"]
+    process = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "KERAS_BACKEND": "tensorflow"})
+    first_checkpoint = tmp_path / "model" / "checkpoint" / "state.json"
+    deadline = time.time() + 300
+    while not first_checkpoint.exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert first_checkpoint.exists(), process.stderr.read()[-3000:] if process.poll() else "timeout"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "model" / "checkpoint" / "ckpt-3.weights.h5").exists(), \
+        "run finished before the kill"
+    summary = _run(tmp_path, "onedevice", "train.epochs=3")
+    assert summary["resumed_at_epoch"] >= 1
+    # Two steps per epoch: the optimizer step (and so the LR) came back with the epoch.
+    assert summary["resumed_at_step"] == 2 * summary["resumed_at_epoch"]
+    assert summary["steps"] == 6
+
+
+def test_jax_data_parallel_on_two_devices_equals_one_device(tmp_path):
+    """`keras.distribution.DataParallel` over 2 host devices: the same weights
+    after 4 steps as on one device, to float32 rounding (dropout off, so
+    that both runs draw no random numbers)."""
+    runs = {}
+    for devices in ("1", "2"):
+        out = tmp_path / f"jax{devices}"
+        summary = _run(out, "mirrored", devices, "model.dropout=0.0", backend="jax")
+        assert summary["backend"] == "jax"
+        assert summary["num_replicas"] == int(devices)
+        assert summary["steps"] == 4
+        runs[devices] = np.load(out / "weights.npz")
+    one, two = runs["1"], runs["2"]
+    assert len(one.files) > 100
+    for key in one.files:
+        scale = max(float(np.max(np.abs(one[key]))), 1.0)
+        # Seen: 9e-6; dropout on (another random draw) moves weights by ~2.
+        np.testing.assert_allclose(two[key], one[key], rtol=0, atol=1e-4 * scale, err_msg=key)
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_multiworker_processes_reach_identical_weights(tmp_path):
+    ports = _free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    processes = []
+    for index in range(2):
+        env = {**os.environ, "TF_CONFIG": json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        out = tmp_path / f"worker{index}"
+        # Synchronized BN: the moving statistics are then identical too.
+        processes.append((out, subprocess.Popen(
+            [sys.executable, RUNNER, str(out), "multiworker", "model.synchronized_bn=true"], env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
+    try:
+        for out, process in processes:
+            _, stderr = process.communicate(timeout=480)
+            assert process.returncode == 0, stderr[-4000:]
+    finally:
+        for _, process in processes:
+            if process.poll() is None:
+                process.kill()
+    summaries = [json.load(open(out / "summary.json")) for out, _ in processes]
+    assert [s["num_replicas"] for s in summaries] == [2, 2]
+    assert [s["steps"] for s in summaries] == [4, 4]
+    weights = [np.load(out / "weights.npz") for out, _ in processes]
+    # ResNet-18 quickstart model: 20 convs and 20 BNs (4 weights each) in the
+    # backbone, plus the head.
+    assert len(weights[0].files) > 100
+    # Identical up to float32 rounding of the collective all-reduce (a few
+    # ulps), and far from the independent-training gap (~1e-2).
+    for key in weights[0].files:
+        np.testing.assert_allclose(weights[0][key], weights[1][key], rtol=1e-5, atol=1e-7)
+    # Only the chief exports.
+    assert "keras_model" in summaries[0] and "keras_model" not in summaries[1]
+
+
+def test_short_deterministic_run_lowers_the_loss():
+    config = load_config(overrides=["data.num_classes=3", "train.learning_rate=0.01",
+                                    "train.warmup_steps=0", "train.epochs=1",
+                                    "train.steps_per_epoch=8"])
+    model = build_model(config)
+    compile_model(config, model, build_metrics(config))
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(2, 32, 32, 3)).astype("float32")
+    masks = np.zeros((2, 32, 32), "int32")
+    masks[:, :, 16:] = 1
+    masks[:, 16:, :] = 2
+    labels = {k: masks for k in ("logits", "pam_logits", "cam_logits")}
+    before = model.evaluate(images, labels, verbose=0, return_dict=True)["loss"]
+    ds = tf.data.Dataset.from_tensors((images, labels)).repeat(8)
+    model.fit(ds, epochs=1, verbose=0)
+    after = model.evaluate(images, labels, verbose=0, return_dict=True)["loss"]
+    assert after < 0.8 * before, (before, after)
