@@ -17,7 +17,6 @@ import time
 
 from danet_tf.files import write_text
 
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 

@@ -18,16 +18,16 @@ class DataConfig:
     source: str = "synthetic"  # synthetic | folder | cityscapes | pascal_voc | tfds | tfrecord
     name: str = "synthetic"  # dataset name for class names and palettes
     num_classes: int = 6
-    class_names: typing.Optional[list] = None
-    root: typing.Optional[str] = None  # folder / cityscapes / pascal_voc root
-    image_dir: typing.Optional[str] = None  # folder: overrides root/<split>/images
-    mask_dir: typing.Optional[str] = None  # folder: overrides root/<split>/masks
-    tfds_name: typing.Optional[str] = None  # cityscapes | scene_parse150 | oxford_iiit_pet
-    data_dir: typing.Optional[str] = None  # tfds data_dir
-    manual_dir: typing.Optional[str] = None  # tfds manual_dir (Cityscapes zips)
+    class_names: list | None = None
+    root: str | None = None  # folder / cityscapes / pascal_voc root
+    image_dir: str | None = None  # folder: overrides root/<split>/images
+    mask_dir: str | None = None  # folder: overrides root/<split>/masks
+    tfds_name: str | None = None  # cityscapes | scene_parse150 | oxford_iiit_pet
+    data_dir: str | None = None  # tfds data_dir
+    manual_dir: str | None = None  # tfds manual_dir (Cityscapes zips)
     download: bool = False  # tfds: download and prepare (explicit network use)
-    train_pattern: typing.Optional[str] = None  # tfrecord: file pattern of train shards
-    val_pattern: typing.Optional[str] = None  # tfrecord: file pattern of val shards
+    train_pattern: str | None = None  # tfrecord: file pattern of train shards
+    val_pattern: str | None = None  # tfrecord: file pattern of val shards
     train_split: str = "train"
     val_split: str = "val"
     synthetic_train_size: int = 512
@@ -35,7 +35,7 @@ class DataConfig:
     synthetic_image_size: int = 128
     crop_size: tuple = (128, 128)
     scale_range: tuple = (0.5, 2.0)
-    base_size: typing.Optional[int] = None  # rescale relative to this long side
+    base_size: int | None = None  # rescale relative to this long side
     flip: bool = True
     jitter: bool = False
     batch_size: int = 8  # global batch size
@@ -59,7 +59,7 @@ class ModelConfig:
     backbone_layout: str = "torchvision"  # torchvision | caffe (keras.applications weights)
     # none | imagenet (keras.applications, caffe layout) | path to a torchvision
     # ResNet .pth (torchvision layout) or a keras.applications .h5 (caffe layout)
-    backbone_weights: typing.Optional[str] = None
+    backbone_weights: str | None = None
 
 
 @dataclasses.dataclass
@@ -96,12 +96,10 @@ class ExperimentConfig:
         return dataclasses.asdict(self)
 
 
-def _coerce(value, current, where):
+def _coerce(value, current, where, checked=True):
     """Parses a YAML scalar/list for a field whose current value is `current`."""
     if isinstance(value, str):
         value = yaml.safe_load(value)
-    if isinstance(current, bool) and not isinstance(value, bool):
-        raise ValueError(f"{where}: expected true or false. Received: {value!r}")
     if isinstance(current, int) and not isinstance(current, bool) and isinstance(value, float):
         if not value.is_integer():
             raise ValueError(f"{where}: expected an integer. Received: {value!r}")
@@ -110,7 +108,26 @@ def _coerce(value, current, where):
         value = float(value)
     if isinstance(current, tuple) and isinstance(value, list):
         value = tuple(value)
+    if checked:
+        _check_type(value, current, where)
     return value
+
+
+def _check_type(value, current, where):
+    """Refuses a value of another kind than the field's default (`None`
+    defaults, and fields typed `Any`, take anything)."""
+    if current is None:
+        return
+    expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+                tuple: "a list"}
+    for kind, words in expected.items():
+        if isinstance(current, kind):
+            ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+            if kind is float:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not ok:
+                raise ValueError(f"{where}: expected {words}. Received: {value!r}")
+            return
 
 
 def update(config, values, where="config"):
@@ -125,7 +142,9 @@ def update(config, values, where="config"):
                 raise ValueError(f"{where}.{key}: expected a mapping. Received: {value!r}")
             update(current, value, f"{where}.{key}")
         else:
-            setattr(config, key, _coerce(value, current, f"{where}.{key}"))
+            field_type = {f.name: f.type for f in dataclasses.fields(config)}[key]
+            setattr(config, key, _coerce(value, current, f"{where}.{key}",
+                                         checked=field_type is not typing.Any))
     return config
 
 

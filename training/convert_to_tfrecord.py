@@ -1,10 +1,14 @@
 """`python training/convert_to_tfrecord.py --help`: the `danet-convert-to-tfrecord` command (`danet_tf/cli/convert_to_tfrecord.py`)."""
 
 import os
+import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow starts
+if "--debug" not in sys.argv and os.environ.get("DANET_DEBUG", "") in ("", "0"):
+    # Before TensorFlow starts: hide its C++ start-up lines (e.g. "failed call
+    # to cuInit" on every machine without a GPU). --debug shows them.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from danet_tf.cli.convert_to_tfrecord import main  # noqa: E402
+from danet_tf.cli.convert_to_tfrecord import main
 
 if __name__ == "__main__":
     main()

@@ -1,10 +1,14 @@
 """`python training/predict.py --help`: the `danet-predict` command (`danet_tf/cli/predict.py`)."""
 
 import os
+import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow starts
+if "--debug" not in sys.argv and os.environ.get("DANET_DEBUG", "") in ("", "0"):
+    # Before TensorFlow starts: hide its C++ start-up lines (e.g. "failed call
+    # to cuInit" on every machine without a GPU). --debug shows them.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from danet_tf.cli.predict import main  # noqa: E402
+from danet_tf.cli.predict import main
 
 if __name__ == "__main__":
     main()

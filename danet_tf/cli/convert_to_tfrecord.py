@@ -11,11 +11,12 @@ and renamed when complete.
 import argparse
 import os
 
-
+from danet_tf.cli import command
 from danet_tf.data import folder
 from danet_tf.data.tfrecord import write_shards
 
 
+@command
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--source", default="folder", choices=("folder", "cityscapes", "pascal_voc"))

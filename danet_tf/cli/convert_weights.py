@@ -16,7 +16,10 @@ Every missing, unexpected or mis-shaped tensor is listed and nothing is written.
 
 import argparse
 
+from danet_tf.cli import command
 
+
+@command
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("kind", choices=("danet", "torchvision"))
@@ -29,11 +32,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from danet_tf import DANet
-    from danet_tf.models.dilated_resnet import DilatedResNet
     from danet_tf.deploy.export import export_keras
     from danet_tf.files import atomic_path
-    from danet_tf.models.dilated_resnet import BACKBONES
-    from danet_tf.models.weights import load_official_danet, load_torch_state_dict, load_torchvision_backbone
+    from danet_tf.models.dilated_resnet import BACKBONES, DilatedResNet
+    from danet_tf.models.weights import (
+        load_official_danet,
+        load_torch_state_dict,
+        load_torchvision_backbone,
+    )
 
     state = load_torch_state_dict(args.checkpoint)
     if args.kind == "danet":

@@ -10,17 +10,18 @@ The table is printed; --json also writes the numbers (per-class IoU by name).
 import argparse
 import json
 
-
 import numpy as np
-from danet_tf.cli.predict import add_inference_args, make_segmenter
 
+from danet_tf.cli import command
+from danet_tf.cli.predict import add_inference_args, make_segmenter
 from danet_tf.config import load_config
 from danet_tf.data.catalog import class_names_for
-from danet_tf.files import write_text
 from danet_tf.deploy.evaluation import evaluate_segmenter
+from danet_tf.files import write_text
 from danet_tf.train.metrics import format_scores_table
 
 
+@command
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--preset", default="quickstart")

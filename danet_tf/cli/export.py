@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 
+from danet_tf.cli import command
 
 FORMATS = ("saved_model", "tflite", "onnx")
 
@@ -39,6 +40,7 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+@command
 def main(argv=None):
     args = parse_args(argv)
     import keras

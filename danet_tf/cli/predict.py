@@ -10,14 +10,15 @@
 import argparse
 import os
 
-
 import numpy as np
 from PIL import Image
 
+from danet_tf.cli import command
 from danet_tf.data.catalog import palette_for
-from danet_tf.files import atomic_path
+from danet_tf.data.images import read_rgb
 from danet_tf.deploy.inference import Segmenter
-from danet_tf.deploy.loading import load_image, load_logits_fn
+from danet_tf.deploy.loading import load_logits_fn
+from danet_tf.files import atomic_path
 
 
 def add_inference_args(parser):
@@ -44,6 +45,7 @@ def save_png(array, path, palette=None):
         image.save(tmp, format="PNG")
 
 
+@command
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("images", nargs="+")
@@ -57,7 +59,7 @@ def main(argv=None):
     palette = palette_for(args.dataset, num_classes)
     os.makedirs(args.out, exist_ok=True)
     for path in args.images:
-        image = load_image(path)
+        image = read_rgb(path)
         classes = segmenter.predict(image)
         stem = os.path.splitext(os.path.basename(path))[0]
         dtype = np.uint8 if num_classes <= 256 else np.uint16

@@ -16,6 +16,8 @@ import json
 import sys
 import urllib.request
 
+from danet_tf.cli import command
+
 
 def build_request(paths):
     instances = []
@@ -25,6 +27,7 @@ def build_request(paths):
     return {"signature_name": "serving_bytes", "instances": instances}
 
 
+@command
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("images", nargs="+", help="PNG/JPEG files of one size")

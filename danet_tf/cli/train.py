@@ -8,6 +8,7 @@ import argparse
 import os
 import sys
 
+from danet_tf.cli import command
 from danet_tf.config import load_config
 from danet_tf.train.distribute import STRATEGIES
 
@@ -44,6 +45,7 @@ def use_backend(backend, argv):
     os.execv(sys.executable, [sys.executable, "-m", "danet_tf.cli.train", *args])
 
 
+@command
 def main(argv=None):
     args = parse_args(argv)
     use_backend(args.backend, argv)

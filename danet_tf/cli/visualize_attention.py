@@ -12,14 +12,14 @@ prediction in one figure. Without --points, four points on a grid are used.
 import argparse
 import os
 
-
 import numpy as np
 from PIL import Image
 
+from danet_tf.cli import command
+from danet_tf.data.catalog import palette_for
+from danet_tf.data.images import read_rgb
 from danet_tf.deploy import visualize
 from danet_tf.models.preprocessing import normalize
-from danet_tf.data.catalog import palette_for
-from danet_tf.deploy.loading import load_image
 
 
 def parse_point(text):
@@ -30,6 +30,7 @@ def parse_point(text):
     return y, x
 
 
+@command
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("image")
@@ -44,7 +45,7 @@ def main(argv=None):
     import danet_tf  # noqa: F401
 
     model = keras.models.load_model(args.model)
-    image = load_image(args.image)
+    image = read_rgb(args.image)
     height, width = image.shape[:2]
     points = args.points or [(height // 4, width // 4), (height // 4, 3 * width // 4),
                              (3 * height // 4, width // 4), (3 * height // 4, 3 * width // 4)]

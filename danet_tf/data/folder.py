@@ -2,24 +2,21 @@
 
 Every source here lists `(image_path, mask_path)` pairs and reads them with
 Pillow, which returns the raw indices of palette PNGs (VOC) instead of their
-colours. `read_pair` checks each pair and raises `BadExampleError` naming the
-file: missing or unreadable files, a wrong channel count, an image/mask size
-mismatch, or a mask value that is neither a class id nor 255.
+colours; images are read as RGB by the one rule of `danet_tf.data.images`.
+`read_pair` checks each pair and raises `BadExampleError` naming the file:
+missing or unreadable files, a mask that is not single-channel, an
+image/mask size mismatch, or a mask value that is neither a class id nor 255.
 """
 
 import os
 import threading
 
 import numpy as np
-from PIL import Image
 
 from danet_tf.data.catalog import IGNORE_LABEL, cityscapes_label_map
+from danet_tf.data.images import BadExampleError, open_image, read_rgb
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-
-
-class BadExampleError(ValueError):
-    """An image/mask pair that cannot be used; the message names the file."""
 
 
 def _stem(path):
@@ -89,31 +86,9 @@ def list_voc_pairs(root, split):
     ]
 
 
-def _open(path, what):
-    if not os.path.isfile(path):
-        raise BadExampleError(f"{what} file {path!r} does not exist.")
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return img.copy()
-    except (OSError, ValueError) as err:
-        raise BadExampleError(f"{what} file {path!r} is not a readable image: {err}") from err
-
-
-def read_image(path):
-    """An RGB image `(H, W, 3)` uint8; grayscale and RGBA are refused."""
-    img = _open(path, "Image")
-    if img.mode != "RGB":
-        raise BadExampleError(
-            f"Image file {path!r} has mode {img.mode!r} ({len(img.getbands())} channels); "
-            "expected an RGB image with 3 channels."
-        )
-    return np.asarray(img, np.uint8)
-
-
 def read_mask(path, num_classes, label_map=None):
     """A class-index mask `(H, W)` uint8 (palette indices for palette PNGs)."""
-    img = _open(path, "Mask")
+    img = open_image(path, "Mask")
     if img.mode not in ("L", "P", "I", "I;16"):
         raise BadExampleError(
             f"Mask file {path!r} has mode {img.mode!r}; expected a single-channel index PNG "
@@ -136,7 +111,7 @@ def read_mask(path, num_classes, label_map=None):
 
 def read_pair(image_path, mask_path, num_classes, label_map=None):
     """Reads and checks one example; raises `BadExampleError` naming the file."""
-    image = read_image(image_path)
+    image = read_rgb(image_path)
     mask = read_mask(mask_path, num_classes, label_map)
     if image.shape[:2] != mask.shape:
         raise BadExampleError(

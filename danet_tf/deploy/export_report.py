@@ -6,9 +6,9 @@ import os
 
 import numpy as np
 
+from danet_tf.data.pipeline import build_train_dataset, load_examples
 from danet_tf.deploy import export
 from danet_tf.models.preprocessing import normalize
-from danet_tf.data.pipeline import build_train_dataset, load_examples
 
 
 def _center_crop_or_pad(image, size):

@@ -1,18 +1,8 @@
-"""Loading a trained model from `.keras` or a SavedModel directory, and image files."""
+"""Loading a trained model from a `.keras` file or a SavedModel directory."""
 
 import os
 
 import numpy as np
-from PIL import Image
-
-
-def load_image(path):
-    """An RGB uint8 `(H, W, 3)` array; a clear error for unreadable files."""
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"), np.uint8)
-    except (OSError, ValueError) as err:
-        raise ValueError(f"Cannot read image {path!r}: {err}") from err
 
 
 def load_logits_fn(path):

@@ -87,7 +87,8 @@ class DANet(keras.Model):
         with _global_dtype_policy(policy):
             self._build_graph(num_classes, backbone, output_stride, multi_grid, deep_stem,
                               aux_head, align_corners, dropout, synchronized_bn,
-                              attention_block_size, backbone_layout, input_shape, **kwargs)
+                              attention_block_size, backbone_layout, input_shape,
+                              dtype=policy, **kwargs)
 
     def _build_graph(self, num_classes, backbone, output_stride, multi_grid, deep_stem, aux_head,
                      align_corners, dropout, synchronized_bn, attention_block_size,

@@ -45,8 +45,7 @@ def load_torch_state_dict(path):
         raise WeightConversionError(f"{path}: expected a state dict, found {type(checkpoint).__name__}.")
     state = {}
     for name, tensor in checkpoint.items():
-        if name.startswith("module."):
-            name = name[len("module."):]
+        name = name.removeprefix("module.")
         if hasattr(tensor, "detach"):
             state[name] = tensor.detach().cpu().numpy()
     return state

@@ -18,10 +18,15 @@ Keras 3.15's `fit` breaks under `MultiWorkerMirroredStrategy`
 `patch_keras_for_multiworker()` replaces both with versions that take the
 local replica's batch for the symbolic build (only shapes and dtypes are
 used) and reduce scalars with `axis=None`. It is applied only when the
-multi-worker strategy is created.
+multi-worker strategy is created, only on the Keras versions known to need
+it (`KERAS_VERSIONS_NEEDING_PATCH`), and only after checking that the two
+functions still have the signatures it was written against; otherwise it
+stops with a message saying what to check. `tests/train/test_trainer.py`
+runs two workers without the patch and fails once Keras fixes the bug.
 """
 
 import contextlib
+import inspect
 import json
 import os
 
@@ -29,6 +34,11 @@ import keras
 import tensorflow as tf
 
 STRATEGIES = ("auto", "mirrored", "multiworker", "tpu", "onedevice")
+# keras-team/keras#20585 is open in these versions (checked by running two
+# workers without the patch, tests/train/test_trainer.py).
+KERAS_VERSIONS_NEEDING_PATCH = ("3.15.1",)
+# Set to 1 to run without the patch (to check whether Keras still needs it).
+NO_PATCH_ENV = "DANET_NO_KERAS_MULTIWORKER_PATCH"
 
 
 def _patch_reduce_per_replica(trainer_module):
@@ -77,10 +87,38 @@ def _patch_symbolic_build(trainer_cls):
     trainer_cls._maybe_symbolic_build = _maybe_symbolic_build
 
 
+def _expect_parameters(function, expected):
+    found = tuple(inspect.signature(function).parameters)
+    if found != expected:
+        raise RuntimeError(
+            f"danet_tf's fix for keras-team/keras#20585 patches {function.__qualname__}{expected}, "
+            f"but Keras {keras.__version__} has {function.__qualname__}{found}. Check whether "
+            "the issue is fixed in this Keras version, then update danet_tf/train/distribute.py."
+        )
+
+
 def patch_keras_for_multiworker():
-    """Applies the two fixes described in the module docstring (idempotent)."""
+    """Applies the two fixes described in the module docstring (idempotent).
+
+    Raises:
+        RuntimeError: Keras is not a version known to need the patch, or the
+            patched functions changed shape.
+    """
+    if os.environ.get(NO_PATCH_ENV) == "1":
+        return
+    if keras.__version__ not in KERAS_VERSIONS_NEEDING_PATCH:
+        raise RuntimeError(
+            f"--strategy multiworker: danet_tf works around keras-team/keras#20585 in Keras "
+            f"{', '.join(KERAS_VERSIONS_NEEDING_PATCH)}, and Keras {keras.__version__} is "
+            f"installed. Check whether that version still needs it (run with {NO_PATCH_ENV}=1) "
+            "and update KERAS_VERSIONS_NEEDING_PATCH in danet_tf/train/distribute.py, or "
+            "install a listed Keras version."
+        )
     from keras.src.backend.tensorflow import trainer as trainer_module
 
+    _expect_parameters(trainer_module.reduce_per_replica, ("values", "strategy", "reduction"))
+    _expect_parameters(trainer_module.TensorFlowTrainer._maybe_symbolic_build,
+                       ("self", "iterator", "data_batch"))
     _patch_reduce_per_replica(trainer_module)
     _patch_symbolic_build(trainer_module.TensorFlowTrainer)
 

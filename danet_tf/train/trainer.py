@@ -13,8 +13,15 @@ import time
 
 import keras
 
+from danet_tf.data.catalog import class_names_for
+from danet_tf.data.folder import SkipCounter
+from danet_tf.data.pipeline import build_eval_dataset, build_train_dataset, with_output_keys
 from danet_tf.deploy import export
+from danet_tf.deploy.export_report import export_all
 from danet_tf.files import write_text
+from danet_tf.models.danet import DANet
+from danet_tf.models.dilated_resnet import BACKBONES
+from danet_tf.models.weights import load_backbone_weights
 from danet_tf.train import distribute
 from danet_tf.train.callbacks import (
     BestModel,
@@ -24,16 +31,9 @@ from danet_tf.train.callbacks import (
     best_weights_path,
     print_scores,
 )
-from danet_tf.data.catalog import class_names_for
-from danet_tf.data.folder import SkipCounter
-from danet_tf.data.pipeline import build_eval_dataset, build_train_dataset, with_output_keys
-from danet_tf.deploy.export_report import export_all
 from danet_tf.train.losses import SegmentationCrossEntropy
 from danet_tf.train.metrics import SegmentationMetric
-from danet_tf.models.danet import DANet
-from danet_tf.models.dilated_resnet import BACKBONES
 from danet_tf.train.optimizer import PolyDecay, TorchSGD
-from danet_tf.models.weights import load_backbone_weights
 
 MAIN_OUTPUTS = ("logits", "pam_logits", "cam_logits")
 

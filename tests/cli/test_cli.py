@@ -14,12 +14,11 @@ import tensorflow as tf
 from PIL import Image
 
 from danet_tf import DANet
+from danet_tf.cli import evaluate, predict, serving_client, visualize_attention
+from danet_tf.cli import export as export_cli
 from danet_tf.config import load_config
 from danet_tf.data.pipeline import build_eval_dataset
 from danet_tf.train.metrics import SegmentationMetric
-
-from danet_tf.cli import evaluate, predict, serving_client, visualize_attention
-from danet_tf.cli import export as export_cli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -81,14 +80,19 @@ def test_attention_pictures(model_path, image_path, tmp_path):
                                   "--points", "100,5"])
 
 
-def test_export_cli_and_serving_client(model_path, image_path, tmp_path):
+def test_export_cli_and_serving_client(model_path, image_path, tmp_path, capsys):
     report = export_cli.main(["--model", model_path, "--name", "tiny", "--formats", "saved_model",
                               "--export-dir", str(tmp_path)])
     path = report["saved_model"]["path"]
     assert path.endswith(os.path.join("tiny", "1"))
-    with pytest.raises(FileExistsError, match="overwrite"):
+    with pytest.raises(SystemExit) as info:
         export_cli.main(["--model", model_path, "--name", "tiny", "--formats", "saved_model",
                          "--export-dir", str(tmp_path)])
+    assert info.value.code == 2
+    assert "overwrite" in capsys.readouterr().err
+    with pytest.raises(FileExistsError, match="overwrite"):  # --debug: the exception itself
+        export_cli.main(["--model", model_path, "--name", "tiny", "--formats", "saved_model",
+                         "--export-dir", str(tmp_path), "--debug"])
     request = serving_client.build_request([image_path])
     assert request["signature_name"] == "serving_bytes"
     payload = base64.b64decode(request["instances"][0]["image_bytes"]["b64"])

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from danet_tf.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from danet_tf.data import augment
+from danet_tf.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 
 
 def _example(h=40, w=56, classes=(0, 3, 7)):

@@ -29,7 +29,7 @@ def test_missing_mask_names_the_file(tmp_path):
     [
         ("size", "must be the same size"),
         ("value", r"values \[9\] >= num_classes=4"),
-        ("channels", "expected an RGB image with 3 channels"),
+        ("mask_channels", "expected a single-channel index PNG"),
         ("unreadable", "not a readable image"),
         ("missing", "does not exist"),
     ],
@@ -44,8 +44,8 @@ def test_bad_examples_raise_with_file_name(tmp_path, corrupt, message):
         mask = np.zeros((20, 24), np.uint8)
         mask[3, 3] = 9
         write_png(mask_path, mask)
-    elif corrupt == "channels":
-        write_png(image_path, np.zeros((20, 24), np.uint8))
+    elif corrupt == "mask_channels":
+        write_png(mask_path, np.zeros((20, 24, 3), np.uint8))
     elif corrupt == "unreadable":
         with open(image_path, "wb") as f:
             f.write(b"not a png")
@@ -54,6 +54,17 @@ def test_bad_examples_raise_with_file_name(tmp_path, corrupt, message):
     with pytest.raises(folder.BadExampleError, match=message) as info:
         folder.read_pair(image_path, mask_path, num_classes=4)
     assert "img0.png" in str(info.value)
+
+
+def test_images_follow_the_official_rgb_rule(tmp_path):
+    """Grayscale and RGBA images are read as RGB (`.convert("RGB")`), as the official code."""
+    gray = np.arange(20 * 24, dtype=np.uint8).reshape(20, 24)
+    write_png(str(tmp_path / "gray.png"), gray)
+    rgba = np.dstack([gray, gray // 2, gray // 3, np.full_like(gray, 7)])
+    write_png(str(tmp_path / "rgba.png"), rgba)
+    np.testing.assert_array_equal(folder.read_rgb(str(tmp_path / "gray.png")),
+                                  np.dstack([gray] * 3))
+    np.testing.assert_array_equal(folder.read_rgb(str(tmp_path / "rgba.png")), rgba[..., :3])
 
 
 def test_cityscapes_layout_and_label_ids(tmp_path):

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from danet_tf.models.preprocessing import normalize
 from danet_tf.deploy.inference import Segmenter
+from danet_tf.models.preprocessing import normalize
 
 WEIGHTS = np.random.default_rng(0).normal(size=(3, 4))
 

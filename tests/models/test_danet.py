@@ -111,3 +111,24 @@ def test_get_config_is_json_and_rebuilds():
 def test_bad_backbone_name():
     with pytest.raises(ValueError, match="backbone"):
         danet_tf.DANet(3, backbone="resnet26")
+
+
+def test_dtype_policy_is_saved_and_restored(tmp_path):
+    model = DANet(num_classes=3, backbone="resnet18", dtype="mixed_bfloat16")
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is left alone
+    path = str(tmp_path / "mixed.keras")
+    model.save(path)
+    restored = keras.models.load_model(path)
+    assert restored.get_config()["dtype"]["config"]["name"] == "mixed_bfloat16"
+    conv = restored.get_layer("backbone").get_layer("conv1")
+    assert (conv.compute_dtype, conv.variable_dtype) == ("bfloat16", "float32")
+    pam = restored.get_layer("head").get_layer("sa")
+    assert pam.compute_dtype == "bfloat16"
+    logits = restored(np.zeros((1, 32, 40, 3), "float32"))["logits"]
+    assert keras.backend.standardize_dtype(logits.dtype) == "bfloat16"
+    # And a float32 model stays float32 under another global policy.
+    plain = str(tmp_path / "plain.keras")
+    DANet(num_classes=3, backbone="resnet18").save(plain)
+    keras.config.set_dtype_policy("mixed_float16")
+    conv = keras.models.load_model(plain).get_layer("backbone").get_layer("conv1")
+    assert conv.compute_dtype == "float32"

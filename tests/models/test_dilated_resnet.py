@@ -1,6 +1,6 @@
-import keras
 import math
 
+import keras
 import numpy as np
 import pytest
 

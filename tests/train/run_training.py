@@ -13,7 +13,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 TINY = [
     "data.synthetic_train_size=16", "data.synthetic_val_size=4", "data.synthetic_image_size=40",

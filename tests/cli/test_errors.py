@@ -1,0 +1,84 @@
+"""Every command turns the project's own errors into one line on stderr and
+exit status 2; `--debug` (or DANET_DEBUG=1) raises them with the traceback."""
+
+import sys
+
+import pytest
+from helpers import make_folder_dataset
+
+from danet_tf import DANet
+from danet_tf.cli import convert_weights, predict, train
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("model") / "tiny.keras")
+    DANet(3, backbone="resnet18").save(path)
+    return path
+
+
+def _fails_with_one_line(capsys, main, argv, *fragments):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "error:" in err and "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err, err
+    return err
+
+
+def test_a_file_that_is_not_an_image(tmp_path, capsys, model_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    _fails_with_one_line(capsys, predict.main,
+                         [str(bad), "--model", model_path, "--out", str(tmp_path)],
+                         "notes.png", "not a readable image")
+    with pytest.raises(ValueError, match="not a readable image"):
+        predict.main([str(bad), "--model", model_path, "--out", str(tmp_path), "--debug"])
+
+
+@pytest.mark.parametrize("override, fragments", [
+    ("train.bogus=1", ("unknown key 'bogus'", "epochs")),
+    ("train.epochs=two", ("train.epochs", "integer", "'two'")),
+    ("data.flip=maybe", ("data.flip", "true or false")),
+])
+def test_bad_config_key_or_value(tmp_path, capsys, override, fragments):
+    _fails_with_one_line(capsys, train.main,
+                         ["--set", override, "--model-dir", str(tmp_path / "run")], *fragments)
+    assert not (tmp_path / "run").exists()  # nothing written before the config is valid
+
+
+def test_checkpoint_that_does_not_match_the_model(tmp_path, capsys):
+    import torch
+
+    checkpoint = str(tmp_path / "other.pth")
+    torch.save({"state_dict": {"encoder.weight": torch.zeros(3)}}, checkpoint)
+    _fails_with_one_line(capsys, convert_weights.main,
+                         ["danet", checkpoint, "--backbone", "resnet50", "--num-classes", "3",
+                          "--out", str(tmp_path / "x.keras")],
+                         "does not match the model", "missing", "unexpected: encoder.weight")
+    assert not (tmp_path / "x.keras").exists()
+
+
+def test_missing_optional_dependency(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if PyTorch were not installed
+    _fails_with_one_line(capsys, convert_weights.main,
+                         ["danet", str(tmp_path / "x.pth"), "--out", str(tmp_path / "x.keras")],
+                         "needs PyTorch", "pip install torch")
+
+
+@pytest.mark.slow
+def test_a_truncated_image_inside_training_names_the_file(tmp_path, capsys):
+    root = tmp_path / "data"
+    make_folder_dataset(str(root), "train", count=2, size=(40, 40), num_classes=3)
+    make_folder_dataset(str(root), "val", count=1, size=(40, 40), num_classes=3)
+    broken = root / "train" / "images" / "img1.png"
+    broken.write_bytes(broken.read_bytes()[:60])
+    argv = ["--model-dir", str(tmp_path / "run"), "--set", "data.source=folder",
+            "--set", f"data.root={root}", "--set", "data.num_classes=3",
+            "--set", "model.backbone=resnet18", "--set", "data.crop_size=[32, 32]",
+            "--set", "data.batch_size=2", "--set", "train.steps_per_epoch=2",
+            "--set", "train.epochs=1", "--set", "train.export_formats=[keras]"]
+    _fails_with_one_line(capsys, train.main, argv, "img1.png")
