@@ -161,7 +161,9 @@ def main():
         results.append({"case": name, "framework": framework, **result})
         if line:
             peak = "n/a" if result["peak_gib"] is None else f"{result['peak_gib']:.2f}"
-            rows.append(f"| {name} | {'Keras 3 / JAX (danet_tf)' if framework == 'jax' else 'PyTorch reference'} "
+            implementation = ("Keras 3 / JAX (danet_tf)" if framework == "jax"
+                              else "PyTorch reference")
+            rows.append(f"| {name} | {implementation} "
                         f"| {result['seconds']:.4f} | {peak} | {result['device']} |")
         else:
             rows.append(f"| {name} | {framework} | failed | | {result['error'][-120:]!r} |")

@@ -22,9 +22,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def run_case(name, timeout=1800, **kwargs):
     start = time.time()
-    proc = subprocess.run([sys.executable, os.path.join(HERE, "cases.py"), name, json.dumps(kwargs)],
+    proc = subprocess.run([sys.executable, os.path.join(HERE, "cases.py"), name,
+                           json.dumps(kwargs)],
                           capture_output=True, text=True, timeout=timeout)
-    line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+    line = next((stdout_line for stdout_line in proc.stdout.splitlines()
+                 if stdout_line.startswith("RESULT ")), None)
     if proc.returncode != 0 or line is None:
         return {"error": (proc.stderr or proc.stdout)[-500:], "wall_s": time.time() - start}
     return json.loads(line[len("RESULT "):])
@@ -43,9 +45,11 @@ def machine():
         pass
     try:
         with open("/proc/cpuinfo") as f:
-            info["cpu"] = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+            info["cpu"] = next(line.split(":", 1)[1].strip() for line in f
+                               if line.startswith("model name"))
         with open("/proc/meminfo") as f:
-            info["memory_kb"] = int(next(l.split()[1] for l in f if l.startswith("MemTotal")))
+            info["memory_kb"] = int(next(line.split()[1] for line in f
+                                         if line.startswith("MemTotal")))
     except (OSError, StopIteration):
         pass
     return info
@@ -63,7 +67,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     repeats = 2 if args.quick else 3
     sections = set(args.only or ["pipeline", "pam", "forward", "flops", "train"])
-    results = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": args.quick}
+    results = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+               "quick": args.quick}
     tables = []
 
     if "pipeline" in sections:
@@ -74,7 +79,8 @@ def main(argv=None):
         tables.append(
             "### Input pipeline vs train step (quickstart preset: batch 8, 128x128)\n\n"
             "| what | images/s |\n|---|---|\n"
-            f"| tf.data with augmentation (scale, crop, flip, normalise) | {fmt(with_aug.get('images_per_s'), 1)} |\n"
+            "| tf.data with augmentation (scale, crop, flip, normalise) | "
+            f"{fmt(with_aug.get('images_per_s'), 1)} |\n"
             f"| tf.data without augmentation | {fmt(without.get('images_per_s'), 1)} |\n"
             f"| DANet quick-start train step | {fmt(step.get('images_per_s'), 1)} |")
 
@@ -89,8 +95,9 @@ def main(argv=None):
             chunk = run_case("pam", channels=512, height=h, width=w, block_size="auto"
                              if n > 4096 else 256, repeats=repeats)
             results["pam"].append({"n": n, "unchunked": full, "chunked": chunk})
-            rows.append(f"| {n} ({h}x{w}) | {fmt(full.get('median_s'))} | {fmt(chunk.get('median_s'))}"
-                        f" | {fmt(full.get('peak_rss_mb'), 0)} | {fmt(chunk.get('peak_rss_mb'), 0)} |")
+            rows.append(f"| {n} ({h}x{w}) | {fmt(full.get('median_s'))} | "
+                        f"{fmt(chunk.get('median_s'))} | {fmt(full.get('peak_rss_mb'), 0)} | "
+                        f"{fmt(chunk.get('peak_rss_mb'), 0)} |")
         tables.append("### PAM alone (C = 512, batch 1, float32)\n\n" + "\n".join(rows))
 
     if "forward" in sections:
@@ -124,7 +131,8 @@ def main(argv=None):
     if "flops" in sections:
         flops = run_case("danet_flops", height=512, width=512)
         peak = run_case("matmul_peak", size=4096, repeats=5)
-        forward = next((r["unchunked"] for r in results.get("forward", []) if r["size"] == [512, 512]),
+        forward = next((r["unchunked"] for r in results.get("forward", [])
+                        if r["size"] == [512, 512]),
                        None) or run_case("danet_forward", height=512, width=512, block_size=None,
                                          repeats=repeats)
         floor = run_case("resnet101_floor", height=512, width=512, repeats=repeats)

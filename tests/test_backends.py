@@ -96,7 +96,8 @@ def test_same_logits_on_tensorflow_jax_and_torch(tmp_path):
             model = DANet(num_classes=5, backbone="resnet50")
             model.load_weights({weights!r})
             outputs = model(np.load({str(tmp_path / "images.npy")!r}), training=False)
-            np.savez({str(out)!r}, **{{k: keras.ops.convert_to_numpy(v) for k, v in outputs.items()}})
+            np.savez({str(out)!r},
+                     **{{k: keras.ops.convert_to_numpy(v) for k, v in outputs.items()}})
             """,
             backend,
         )

@@ -1,12 +1,9 @@
-"""`python training/convert_to_tfrecord.py --help`: the `danet-convert-to-tfrecord` command (`danet_tf/cli/convert_to_tfrecord.py`)."""
+"""`python training/convert_to_tfrecord.py --help`: the `danet-convert-to-tfrecord` command.
 
-import os
-import sys
+Defined in `danet_tf/cli/convert_to_tfrecord.py`.
+"""
 
-if "--debug" not in sys.argv and os.environ.get("DANET_DEBUG", "") in ("", "0"):
-    # Before TensorFlow starts: hide its C++ start-up lines (e.g. "failed call
-    # to cuInit" on every machine without a GPU). --debug shows them.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import _startup  # noqa: F401  (first: hides TensorFlow's start-up lines unless --debug)
 
 from danet_tf.cli.convert_to_tfrecord import main
 

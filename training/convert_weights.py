@@ -1,12 +1,9 @@
-"""`python training/convert_weights.py --help`: the `danet-convert-weights` command (`danet_tf/cli/convert_weights.py`)."""
+"""`python training/convert_weights.py --help`: the `danet-convert-weights` command.
 
-import os
-import sys
+Defined in `danet_tf/cli/convert_weights.py`.
+"""
 
-if "--debug" not in sys.argv and os.environ.get("DANET_DEBUG", "") in ("", "0"):
-    # Before TensorFlow starts: hide its C++ start-up lines (e.g. "failed call
-    # to cuInit" on every machine without a GPU). --debug shows them.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import _startup  # noqa: F401  (first: hides TensorFlow's start-up lines unless --debug)
 
 from danet_tf.cli.convert_weights import main
 

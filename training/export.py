@@ -1,12 +1,6 @@
 """`python training/export.py --help`: the `danet-export` command (`danet_tf/cli/export.py`)."""
 
-import os
-import sys
-
-if "--debug" not in sys.argv and os.environ.get("DANET_DEBUG", "") in ("", "0"):
-    # Before TensorFlow starts: hide its C++ start-up lines (e.g. "failed call
-    # to cuInit" on every machine without a GPU). --debug shows them.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import _startup  # noqa: F401  (first: hides TensorFlow's start-up lines unless --debug)
 
 from danet_tf.cli.export import main
 

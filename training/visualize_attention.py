@@ -1,12 +1,9 @@
-"""`python training/visualize_attention.py --help`: the `danet-visualize-attention` command (`danet_tf/cli/visualize_attention.py`)."""
+"""`python training/visualize_attention.py --help`: the `danet-visualize-attention` command.
 
-import os
-import sys
+Defined in `danet_tf/cli/visualize_attention.py`.
+"""
 
-if "--debug" not in sys.argv and os.environ.get("DANET_DEBUG", "") in ("", "0"):
-    # Before TensorFlow starts: hide its C++ start-up lines (e.g. "failed call
-    # to cuInit" on every machine without a GPU). --debug shows them.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import _startup  # noqa: F401  (first: hides TensorFlow's start-up lines unless --debug)
 
 from danet_tf.cli.visualize_attention import main
 

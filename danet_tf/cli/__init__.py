@@ -51,6 +51,8 @@ def command(main):
     def wrapper(argv=None):
         argv = list(sys.argv[1:] if argv is None else argv)
         debug = debug_requested(argv)
+        if debug:
+            os.environ["DANET_DEBUG"] = "1"  # for the processes this command starts
         argv = [a for a in argv if a != "--debug"]
         try:
             return main(argv)

@@ -18,8 +18,10 @@ from danet_tf.data.tfrecord import write_shards
 
 @command
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--source", default="folder", choices=("folder", "cityscapes", "pascal_voc"))
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--source", default="folder",
+                        choices=("folder", "cityscapes", "pascal_voc"))
     parser.add_argument("--root", required=True)
     parser.add_argument("--split", default="train")
     parser.add_argument("--image-dir")

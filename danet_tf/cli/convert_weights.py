@@ -3,7 +3,8 @@
 Official DANet checkpoint (junfu1115/DANet) -> a .keras model:
 
     python training/convert_weights.py danet CHECKPOINT.pth.tar --backbone resnet101 \
-        --num-classes 19 --multi-grid --out saved_models/danet101_cityscapes/danet101_cityscapes.keras
+        --num-classes 19 --multi-grid \
+        --out saved_models/danet101_cityscapes/danet101_cityscapes.keras
 
 torchvision ResNet ImageNet weights -> backbone weights for training
 (model.backbone_weights also takes the .pth directly):
@@ -21,12 +22,15 @@ from danet_tf.cli import command
 
 @command
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("kind", choices=("danet", "torchvision"))
     parser.add_argument("checkpoint")
-    parser.add_argument("--backbone", default="resnet101", choices=("resnet50", "resnet101", "resnet152"))
+    parser.add_argument("--backbone", default="resnet101",
+                        choices=("resnet50", "resnet101", "resnet152"))
     parser.add_argument("--num-classes", type=int, default=19)
-    parser.add_argument("--multi-grid", action="store_true", help="layer4 dilations 4, 8, 16 (released DANet-101)")
+    parser.add_argument("--multi-grid", action="store_true",
+                        help="layer4 dilations 4, 8, 16 (released DANet-101)")
     parser.add_argument("--output-stride", type=int, default=8)
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)

@@ -1,8 +1,8 @@
 """Evaluate a model on a dataset split: mIoU, pixel accuracy, per-class IoU.
 
     python training/evaluate.py --model saved_models/danet_quickstart/danet_quickstart.keras \
-        [--preset quickstart] [--set data.root=...] [--crop 768] [--scales 0.5 0.75 1 1.25 1.5 1.75] \
-        [--flip] [--json results.json]
+        [--preset quickstart] [--set data.root=...] [--crop 768] \
+        [--scales 0.5 0.75 1 1.25 1.5 1.75] [--flip] [--json results.json]
 
 The table is printed; --json also writes the numbers (per-class IoU by name).
 """
@@ -23,7 +23,8 @@ from danet_tf.train.metrics import format_scores_table
 
 @command
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--preset", default="quickstart")
     parser.add_argument("--config")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")

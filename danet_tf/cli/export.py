@@ -22,17 +22,21 @@ FORMATS = ("saved_model", "tflite", "onnx")
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--model", required=True, help="a .keras DANet")
     parser.add_argument("--name", help="defaults to the .keras file's stem")
     parser.add_argument("--version", type=int, default=1)
     parser.add_argument("--export-dir", default="saved_models")
     parser.add_argument("--formats", nargs="+", default=["saved_model", "tflite"], choices=FORMATS)
-    parser.add_argument("--tflite-modes", nargs="+", default=["fp32", "fp16", "dynamic_int8", "int8"])
+    parser.add_argument("--tflite-modes", nargs="+",
+                        default=["fp32", "fp16", "dynamic_int8", "int8"])
     parser.add_argument("--tflite-size", type=int, nargs=2, metavar=("H", "W"),
                         help="fixed TFLite input size (default: the preset's crop size)")
-    parser.add_argument("--preset", default="quickstart", help="data for calibration and the report")
-    parser.add_argument("--config", help="YAML/JSON config on top of the preset (e.g. a run's config.json)")
+    parser.add_argument("--preset", default="quickstart",
+                        help="data for calibration and the report")
+    parser.add_argument("--config",
+                        help="YAML/JSON config on top of the preset (e.g. a run's config.json)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--calibration-images", type=int, default=32)
     parser.add_argument("--probabilities", action="store_true", help="serve probabilities too")

@@ -1,6 +1,7 @@
 """Segment images: class-index PNG, colour PNG and overlay for each input.
 
-    python training/predict.py IMAGES... --model saved_models/danet_quickstart/danet_quickstart.keras \
+    python training/predict.py IMAGES... \
+        --model saved_models/danet_quickstart/danet_quickstart.keras \
         --out predictions/ [--dataset synthetic|cityscapes|ade20k|pascal_voc] \
         [--crop 512 --stride-rate 0.667] [--scales 0.75 1.0 1.25] [--flip]
 
@@ -47,7 +48,8 @@ def save_png(array, path, palette=None):
 
 @command
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("images", nargs="+")
     parser.add_argument("--out", required=True)
     parser.add_argument("--dataset", default="synthetic", help="palette: cityscapes, ade20k, ...")

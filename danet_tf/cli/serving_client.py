@@ -3,7 +3,8 @@
     python training/serving_client.py street.png > request.json
     curl -d @request.json http://localhost:8501/v1/models/danet_quickstart:predict
 
-    python training/serving_client.py street.png --url http://localhost:8501/v1/models/danet_quickstart:predict \
+    python training/serving_client.py street.png \
+        --url http://localhost:8501/v1/models/danet_quickstart:predict \
         --out classes.png
 
 The request uses the `serving_bytes` signature: the file's bytes as {"b64": ...}.
@@ -29,7 +30,8 @@ def build_request(paths):
 
 @command
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("images", nargs="+", help="PNG/JPEG files of one size")
     parser.add_argument("--url", help="POST the request here (e.g. http://localhost:8501/v1/models/NAME:predict)")
     parser.add_argument("--out", help="with --url: write the first class map to this PNG")
@@ -39,7 +41,8 @@ def main(argv=None):
         json.dump(request, sys.stdout)
         return request
     data = json.dumps(request).encode()
-    http_request = urllib.request.Request(args.url, data=data, headers={"Content-Type": "application/json"})
+    http_request = urllib.request.Request(args.url, data=data,
+                                          headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(http_request) as response:
         predictions = json.load(response)["predictions"]
     classes = predictions[0]["classes"] if isinstance(predictions[0], dict) else predictions[0]

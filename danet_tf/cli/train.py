@@ -1,4 +1,5 @@
-"""Train DANet: `python training/train.py --strategy mirrored [--preset NAME] [--set key=value ...]`.
+"""Train DANet:
+`python training/train.py --strategy mirrored [--preset NAME] [--set key=value ...]`.
 
 With no arguments it trains the `quickstart` preset on the embedded synthetic
 data and exports the best model under `saved_models/`.
@@ -6,6 +7,7 @@ data and exports the best model under `saved_models/`.
 
 import argparse
 import os
+import subprocess
 import sys
 
 from danet_tf.cli import command
@@ -23,7 +25,8 @@ def parse_args(argv=None):
     parser.add_argument("--backend", choices=BACKENDS,
                         help="Keras backend (default: KERAS_BACKEND, else tensorflow)")
     parser.add_argument("--preset", default="quickstart",
-                        help="a preset in danet_tf/configs/ (quickstart, cityscapes, ...) or a YAML path")
+                        help="a preset in danet_tf/configs/ (quickstart, cityscapes, ...) "
+                             "or a YAML path")
     parser.add_argument("--config", help="YAML file applied on top of the preset")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override, e.g. --set train.epochs=3")
@@ -34,15 +37,16 @@ def parse_args(argv=None):
 
 
 def use_backend(backend, argv):
-    """Re-executes this command with `KERAS_BACKEND=backend` when Keras already
-    runs another backend (it is chosen once, when Keras is first imported)."""
+    """Runs this command again in a child with `KERAS_BACKEND=backend` when
+    Keras already runs another backend (it is chosen once, when Keras is
+    first imported), and exits with the child's status."""
     import keras
 
     if backend is None or keras.backend.backend() == backend:
         return
-    os.environ["KERAS_BACKEND"] = backend
-    args = sys.argv[1:] if argv is None else list(argv)
-    os.execv(sys.executable, [sys.executable, "-m", "danet_tf.cli.train", *args])
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    command = [sys.executable, "-m", "danet_tf.cli.train", *argv]
+    sys.exit(subprocess.run(command, env=env).returncode)
 
 
 @command

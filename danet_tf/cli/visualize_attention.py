@@ -1,6 +1,7 @@
 """Attention pictures of a trained DANet (as in the paper's Fig. 4).
 
-    python training/visualize_attention.py IMAGE --model saved_models/danet_quickstart/danet_quickstart.keras \
+    python training/visualize_attention.py IMAGE \
+        --model saved_models/danet_quickstart/danet_quickstart.keras \
         --points 40,30 90,100 --out attention/
 
 Writes, for each point (y,x in image pixels), `pam_y_x.png`: the position
@@ -32,7 +33,8 @@ def parse_point(text):
 
 @command
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("image")
     parser.add_argument("--model", required=True, help="a .keras DANet")
     parser.add_argument("--points", type=parse_point, nargs="*")
@@ -69,7 +71,8 @@ def main(argv=None):
     Image.fromarray(cam_image).save(os.path.join(args.out, "cam.png"))
     panels.append(cam_image)
     titles.append(f"CAM {cam.shape[0]}x{cam.shape[1]}")
-    Image.fromarray(visualize.figure_sheet(panels, titles)).save(os.path.join(args.out, "sheet.png"))
+    Image.fromarray(visualize.figure_sheet(panels, titles)).save(
+        os.path.join(args.out, "sheet.png"))
     print(f"wrote {len(points)} PAM maps, cam.png and sheet.png to {args.out}")
 
 

@@ -25,11 +25,14 @@ def _stem(path):
 
 def _files(directory, suffix=""):
     if not os.path.isdir(directory):
-        raise FileNotFoundError(f"Expected a directory of images at {directory!r}; it does not exist.")
+        raise FileNotFoundError(
+            f"Expected a directory of images at {directory!r}; it does not exist."
+        )
     found = []
     for root, _, names in os.walk(directory):
         for name in names:
-            if name.lower().endswith(IMAGE_EXTENSIONS) and name.endswith(suffix + os.path.splitext(name)[1]):
+            if (name.lower().endswith(IMAGE_EXTENSIONS)
+                    and name.endswith(suffix + os.path.splitext(name)[1])):
                 found.append(os.path.join(root, name))
     return sorted(found)
 
@@ -52,7 +55,9 @@ def list_folder_pairs(image_dir, mask_dir):
             + "; ".join(details)
         )
     if not images:
-        raise BadExampleError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) found under {image_dir!r}.")
+        raise BadExampleError(
+            f"No images ({', '.join(IMAGE_EXTENSIONS)}) found under {image_dir!r}."
+        )
     return [(images[s], masks[s]) for s in sorted(images)]
 
 
@@ -71,7 +76,9 @@ def list_cityscapes_pairs(root, split):
 
 
 def list_voc_pairs(root, split):
-    """Ids from `ImageSets/Segmentation/{split}.txt`, `JPEGImages/*.jpg`, `SegmentationClass/*.png`."""
+    """Ids from `ImageSets/Segmentation/{split}.txt`, `JPEGImages/*.jpg`,
+    `SegmentationClass/*.png`.
+    """
     list_file = os.path.join(root, "ImageSets", "Segmentation", f"{split}.txt")
     if not os.path.isfile(list_file):
         raise FileNotFoundError(f"Expected the VOC split list {list_file!r}; it does not exist.")
@@ -97,7 +104,9 @@ def read_mask(path, num_classes, label_map=None):
     mask = np.asarray(img)
     if label_map is not None:
         if mask.max(initial=0) >= len(label_map):
-            raise BadExampleError(f"Mask file {path!r} holds id {mask.max()} outside the label map.")
+            raise BadExampleError(
+                f"Mask file {path!r} holds id {mask.max()} outside the label map."
+            )
         mask = label_map[mask]
     bad = (mask >= num_classes) & (mask != IGNORE_LABEL)
     if bad.any():

@@ -23,7 +23,9 @@ def _read_folder_pairs(pairs, data, skips):
     label_map = folder.label_map_for(data.source)
     skip = data.on_bad_example == "skip"
     if data.on_bad_example not in ("raise", "skip"):
-        raise ValueError(f"data.on_bad_example must be raise or skip. Received: {data.on_bad_example!r}")
+        raise ValueError(
+            f"data.on_bad_example must be raise or skip. Received: {data.on_bad_example!r}"
+        )
 
     def read(image_path, mask_path):
         image_path, mask_path = image_path.decode(), mask_path.decode()
@@ -97,6 +99,21 @@ def load_examples(data, split, skips=None):
             f"Received: {data.source!r}"
         )
     return ds.map(lambda i, m: check_mask_values(i, m, data.num_classes, data.source))
+
+
+def split_size(data, split):
+    """Number of examples of a split, or `None` when only reading it would tell."""
+    if data.source == "synthetic":
+        return data.synthetic_train_size if split == "train" else data.synthetic_val_size
+    if data.source in FOLDER_LAYOUTS:
+        split_name = data.train_split if split == "train" else data.val_split
+        try:
+            return len(folder.list_pairs(data.source, data.root, split_name, data.image_dir,
+                                         data.mask_dir))
+        except (OSError, ValueError):
+            return None  # reading the split reports the problem with its file name
+    count = int(load_examples(data, split).cardinality())
+    return count if count >= 0 else None
 
 
 def build_train_dataset(data, seed_offset=0, skips=None, batch_size=None):

@@ -51,7 +51,8 @@ def export_all(model, data, export_dir, name, version, formats, tflite_modes=exp
         report["saved_model"] = {"path": path}
     if "tflite" in formats:
         size = tuple(tflite_size or data.crop_size)
-        representative = calibration_crops(data, size, calibration_images) if calibration_images else None
+        representative = (calibration_crops(data, size, calibration_images)
+                          if calibration_images else None)
         paths = export.export_tflite(net, os.path.join(export_dir, name, "tflite"), name, size,
                                      tflite_modes, representative)
         images = val_images(data, size, report_images)

@@ -23,7 +23,9 @@ def load_logits_fn(path):
         num_classes = int(signature.structured_outputs["logits"].shape[-1])
         return logits_fn, num_classes
     if not path.endswith(".keras"):
-        raise ValueError(f"--model must be a .keras file or a SavedModel directory. Received: {path!r}")
+        raise ValueError(
+            f"--model must be a .keras file or a SavedModel directory. Received: {path!r}"
+        )
     import keras
 
     from danet_tf.deploy.export import inference_graph  # also registers the custom layers

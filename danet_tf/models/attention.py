@@ -182,7 +182,8 @@ class PositionAttention(keras.layers.Layer):
         if not (block_size is None or block_size == "auto"
                 or (isinstance(block_size, int) and block_size > 0)):
             raise ValueError(
-                f"`block_size` must be None, 'auto' or a positive int. Received: block_size={block_size!r}"
+                "`block_size` must be None, 'auto' or a positive int. "
+                f"Received: block_size={block_size!r}"
             )
         self.reduction = int(reduction)
         self.block_size = block_size

@@ -83,7 +83,8 @@ class DANet(keras.Model):
             raise ValueError(
                 f"backbone must be one of {sorted(BACKBONES)}. Received: backbone={backbone!r}"
             )
-        policy = keras.dtype_policies.get(dtype) if dtype is not None else keras.config.dtype_policy()
+        policy = (keras.dtype_policies.get(dtype) if dtype is not None
+                  else keras.config.dtype_policy())
         with _global_dtype_policy(policy):
             self._build_graph(num_classes, backbone, output_stride, multi_grid, deep_stem,
                               aux_head, align_corners, dropout, synchronized_bn,

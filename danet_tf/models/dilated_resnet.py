@@ -32,7 +32,9 @@ def stage_strides_and_dilations(output_stride):
     (the official code and torchvision's `replace_stride_with_dilation`).
     """
     if output_stride not in (8, 16, 32):
-        raise ValueError(f"output_stride must be 8, 16 or 32. Received: output_stride={output_stride}")
+        raise ValueError(
+            f"output_stride must be 8, 16 or 32. Received: output_stride={output_stride}"
+        )
     return {
         8: [(1, 1, 1), (2, 1, 1), (1, 1, 2), (1, 2, 4)],
         16: [(1, 1, 1), (2, 1, 1), (2, 1, 1), (1, 1, 2)],
@@ -172,7 +174,8 @@ def DilatedResNet(
             dilations = [dilation * multi_grid[i % len(multi_grid)] for i in range(blocks)]
         for block_index, block_dilation in enumerate(dilations):
             block_stride = stride if block_index == 0 else 1
-            downsample = block_index == 0 and (block_stride != 1 or in_channels != planes * expansion)
+            downsample = (block_index == 0
+                          and (block_stride != 1 or in_channels != planes * expansion))
             x = build_block(x, planes, block_stride, block_dilation, downsample,
                             f"layer{stage}_{block_index}", **conv_options)
             in_channels = planes * expansion

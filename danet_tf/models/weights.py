@@ -42,7 +42,9 @@ def load_torch_state_dict(path):
                 checkpoint = checkpoint[key]
                 break
     if not isinstance(checkpoint, dict):
-        raise WeightConversionError(f"{path}: expected a state dict, found {type(checkpoint).__name__}.")
+        raise WeightConversionError(
+            f"{path}: expected a state dict, found {type(checkpoint).__name__}."
+        )
     state = {}
     for name, tensor in checkpoint.items():
         name = name.removeprefix("module.")
@@ -145,7 +147,8 @@ def load_official_danet(model, state):
     """
     targets = backbone_targets(model.get_layer("backbone"), "pretrained.")
     targets.update(head_targets(model.get_layer("head")))
-    return assign_state(targets, state, ignore_prefixes=("pretrained.fc.",), source="DANet checkpoint")
+    return assign_state(targets, state, ignore_prefixes=("pretrained.fc.",),
+                        source="DANet checkpoint")
 
 
 def load_torchvision_backbone(backbone, state):
@@ -168,7 +171,8 @@ def keras_applications_pairs(depth):
             for i in (1, 2, 3):
                 pairs += [(f"{src}_{i}_conv", f"{dst}_conv{i}"), (f"{src}_{i}_bn", f"{dst}_bn{i}")]
             if block == 0:
-                pairs += [(f"{src}_0_conv", f"{dst}_downsample_0"), (f"{src}_0_bn", f"{dst}_downsample_1")]
+                pairs += [(f"{src}_0_conv", f"{dst}_downsample_0"),
+                          (f"{src}_0_bn", f"{dst}_downsample_1")]
     return pairs
 
 
@@ -186,7 +190,9 @@ def load_keras_applications_backbone(backbone, application):
         weights = source.get_weights()
         shapes = [tuple(w.shape) for w in target.weights]
         if [tuple(w.shape) for w in weights] != shapes:
-            raise WeightConversionError(f"{src} -> {dst}: shapes {[w.shape for w in weights]} vs {shapes}")
+            raise WeightConversionError(
+                f"{src} -> {dst}: shapes {[w.shape for w in weights]} vs {shapes}"
+            )
         target.set_weights(weights)
         copied.append(dst)
     return copied
@@ -220,6 +226,8 @@ def load_backbone_weights(backbone, spec, depth, layout):
         copied = load_keras_applications_backbone(backbone, application)
         return f"backbone: keras.applications ResNet{depth} weights ({spec}), {len(copied)} layers"
     if layout != "torchvision":
-        raise ValueError(f"{spec}: torchvision .pth weights need model.backbone_layout=torchvision.")
+        raise ValueError(
+            f"{spec}: torchvision .pth weights need model.backbone_layout=torchvision."
+        )
     names = load_torchvision_backbone(backbone, load_torch_state_dict(spec))
     return f"backbone: torchvision weights from {spec}, {len(names)} tensors"

@@ -164,7 +164,8 @@ def is_chief(strategy=None):
     if not task or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return True
     return task.get("type") == "chief" or (
-        task.get("type") == "worker" and task.get("index") == 0 and "chief" not in cluster.get("cluster", {})
+        task.get("type") == "worker" and task.get("index") == 0
+        and "chief" not in cluster.get("cluster", {})
     )
 
 

@@ -17,6 +17,10 @@ class SegmentationCrossEntropy(keras.losses.Loss):
     probability of the true class is below `ohem_threshold`, and at least the
     `ohem_min_kept` hardest ones (mmseg's `OHEMPixelSampler`).
 
+    Keras' `SparseCategoricalCrossentropy(from_logits=True, ignore_class=255)`
+    gives the same plain mean (a test checks it) but offers no OHEM and
+    computes float16 logits in float16, so this class stays.
+
     Args:
         ignore_label: int. Label excluded from the loss. Defaults to `255`.
         ohem: bool. Online hard example mining.

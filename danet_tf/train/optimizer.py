@@ -8,6 +8,10 @@ from keras import ops
 class PolyDecay(keras.optimizers.schedules.LearningRateSchedule):
     """`lr * (1 - step / total_steps) ** power`, after an optional linear warm-up.
 
+    Without warm-up this is Keras' `PolynomialDecay(lr, total_steps,
+    end_learning_rate=0, power=power)`; Keras has no warm-up for it (only
+    `CosineDecay` has one), hence this class.
+
     Args:
         initial_learning_rate: float.
         total_steps: int. Steps of the whole run.

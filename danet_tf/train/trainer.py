@@ -15,7 +15,12 @@ import keras
 
 from danet_tf.data.catalog import class_names_for
 from danet_tf.data.folder import SkipCounter
-from danet_tf.data.pipeline import build_eval_dataset, build_train_dataset, with_output_keys
+from danet_tf.data.pipeline import (
+    build_eval_dataset,
+    build_train_dataset,
+    split_size,
+    with_output_keys,
+)
 from danet_tf.deploy import export
 from danet_tf.deploy.export_report import export_all
 from danet_tf.files import write_text
@@ -81,7 +86,8 @@ def build_metrics(config):
 
 def build_optimizer(config):
     t = config.train
-    schedule = PolyDecay(t.learning_rate, t.epochs * t.steps_per_epoch, t.poly_power, t.warmup_steps)
+    schedule = PolyDecay(t.learning_rate, t.epochs * t.steps_per_epoch, t.poly_power,
+                         t.warmup_steps)
     if t.optimizer == "adamw":
         return keras.optimizers.AdamW(schedule, weight_decay=t.weight_decay)
     if t.optimizer != "sgd":
@@ -108,7 +114,8 @@ def compile_model(config, model, metric):
 def next_version(export_dir, name):
     """1 + the highest integer version under `export_dir/name` (TF Serving layout)."""
     directory = os.path.join(export_dir, name)
-    versions = [int(d) for d in os.listdir(directory) if d.isdigit()] if os.path.isdir(directory) else []
+    versions = ([int(d) for d in os.listdir(directory) if d.isdigit()]
+                if os.path.isdir(directory) else [])
     return max(versions, default=0) + 1
 
 
@@ -146,6 +153,30 @@ def _export_with_tensorflow(config, keras_path, version, formats):
     return json.loads(result.stdout[result.stdout.index("{"):])
 
 
+def describe_run(config, dist, model, weights_report):
+    """The block a run opens with: what runs where, on what, and what it writes."""
+    d, m, t = config.data, config.model, config.train
+    head = model.get_layer("head").count_params()
+    sizes = {split: split_size(d, split) for split in ("train", "val")}
+    sizes = {k: "?" if v is None else v for k, v in sizes.items()}
+    lines = [
+        f"backend       {keras.backend.backend()}",
+        f"distribution  {dist.description}",
+        f"model         DANet, {m.backbone} ({m.backbone_layout}) at output stride "
+        f"{m.output_stride}{', multi-grid' if m.multi_grid else ''}, "
+        f"{d.num_classes} classes, {model.count_params():,} parameters (head {head:,}); "
+        f"{weights_report}",
+        f"data          {d.source} ({d.name}): {sizes['train']} train / {sizes['val']} val "
+        f"images, crop {tuple(d.crop_size)}, global batch {d.batch_size}",
+        f"steps         {t.epochs} epochs x {t.steps_per_epoch} = {t.epochs * t.steps_per_epoch}, "
+        f"lr {t.learning_rate} ({t.optimizer}, poly {t.poly_power}, warm-up {t.warmup_steps})",
+        f"checkpoints   {os.path.join(t.model_dir, 'checkpoint')}",
+        f"logs          {os.path.join(t.model_dir, 'logs')} (tensorboard --logdir ...)",
+        f"exports       {os.path.join(t.export_dir, t.name)} ({', '.join(t.export_formats)})",
+    ]
+    return "\n".join(lines)
+
+
 def train(config, strategy_name="auto", verbose=1):
     """Runs (or resumes) a training run; returns `(summary dict, trained model)`."""
     t = config.train
@@ -159,20 +190,19 @@ def train(config, strategy_name="auto", verbose=1):
     if chief:
         write_text(os.path.join(t.model_dir, "config.json"),
                    json.dumps(config.to_dict(), indent=2, default=list))
-    if verbose and chief:
-        print(f"Keras backend: {keras.backend.backend()}; distribution: {dist.description}")
 
-    class_names = config.data.class_names or class_names_for(config.data.name, config.data.num_classes)
+    class_names = (config.data.class_names
+                   or class_names_for(config.data.name, config.data.num_classes))
     with dist.scope:
         model = build_model(config)
         metric = build_metrics(config)
         compile_model(config, model, metric)
         checkpoint = ResumableCheckpoint(t.model_dir, model, chief)
     initial_epoch = checkpoint.restore()
-    if initial_epoch == 0:
-        weights_report = load_pretrained_backbone(config, model)
-        if chief and verbose:
-            print(weights_report)
+    weights_report = (load_pretrained_backbone(config, model) if initial_epoch == 0
+                      else f"resumed from {checkpoint.latest}")
+    if chief and verbose:
+        print(describe_run(config, dist, model, weights_report))
     initial_step = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
     if initial_epoch and verbose:
         print(f"Resuming from {checkpoint.latest}: epoch {initial_epoch}, step {initial_step}")

@@ -40,7 +40,8 @@ def model_path(tmp_path_factory):
 @pytest.fixture(scope="module")
 def image_path(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("images") / "scene.png")
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 52, 3), dtype=np.uint8)).save(path)
+    Image.fromarray(
+        np.random.default_rng(0).integers(0, 256, (40, 52, 3), dtype=np.uint8)).save(path)
     return path
 
 
@@ -96,7 +97,8 @@ def test_export_cli_and_serving_client(model_path, image_path, tmp_path, capsys)
     request = serving_client.build_request([image_path])
     assert request["signature_name"] == "serving_bytes"
     payload = base64.b64decode(request["instances"][0]["image_bytes"]["b64"])
-    served = tf.saved_model.load(path).signatures["serving_bytes"](image_bytes=tf.constant([payload]))
+    served = tf.saved_model.load(path).signatures["serving_bytes"](
+        image_bytes=tf.constant([payload]))
     assert served["classes"].shape == (1, 40, 52)
 
 

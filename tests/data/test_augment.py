@@ -32,7 +32,8 @@ def test_train_transform_shapes_values_and_mask_not_interpolated(seed):
     assert set(np.unique(out_mask)) <= {0, 3, 7, 255}
     lo = (0 - max(IMAGENET_MEAN)) / min(IMAGENET_STD)
     hi = (1 - min(IMAGENET_MEAN)) / min(IMAGENET_STD)
-    assert lo - 1e-5 <= float(tf.reduce_min(out_image)) <= float(tf.reduce_max(out_image)) <= hi + 1e-5
+    assert (lo - 1e-5 <= float(tf.reduce_min(out_image))
+            <= float(tf.reduce_max(out_image)) <= hi + 1e-5)
 
 
 def test_padding_is_ignore_label_and_mean():

@@ -44,7 +44,8 @@ def _fake_examples(image_key, mask_key, masks):
 
 def test_oxford_pet_trimap_maps_to_three_classes():
     trimap = np.array([[1, 2, 3], [3, 2, 1]], np.uint8)
-    with tfds.testing.mock_data(as_dataset_fn=_fake_examples("image", "segmentation_mask", [trimap])):
+    with tfds.testing.mock_data(
+            as_dataset_fn=_fake_examples("image", "segmentation_mask", [trimap])):
         (image, mask), = list(load_tfds("oxford_iiit_pet", "train"))
     assert image.shape == (2, 3, 3) and image.dtype == tf.uint8
     np.testing.assert_array_equal(mask, trimap - 1)

@@ -214,7 +214,8 @@ def test_bad_block_size(block_size):
 def test_block_size_config_round_trip():
     layer = PositionAttention(block_size="auto")
     assert PositionAttention.from_config(layer.get_config()).block_size == "auto"
-    assert PositionAttention.from_config(PositionAttention(block_size=32).get_config()).block_size == 32
+    assert PositionAttention.from_config(
+        PositionAttention(block_size=32).get_config()).block_size == 32
 
 
 @pytest.mark.tensorflow

@@ -42,7 +42,8 @@ def test_aux_head_and_multi_grid():
     outputs = model(np.zeros((1, 40, 40, 3), "float32"))
     assert tuple(outputs["aux_logits"].shape) == (1, 40, 40, 3)
     backbone = model.get_layer("backbone")
-    assert [backbone.get_layer(f"layer4_{b}_conv2").dilation_rate[0] for b in range(3)] == [4, 8, 16]
+    assert [backbone.get_layer(f"layer4_{b}_conv2").dilation_rate[0]
+            for b in range(3)] == [4, 8, 16]
     # FCN aux head: 1024*256*9 conv, 2*256 BN, 256*3+3 classifier.
     base = _count(DANet(num_classes=3, backbone="resnet50").trainable_weights)
     assert _count(model.trainable_weights) - base == 1024 * 256 * 9 + 2 * 256 + 256 * 3 + 3
@@ -84,7 +85,8 @@ def test_keras_round_trip_in_fresh_process(tmp_path):
         import danet_tf
         model = keras.models.load_model({str(path)!r}, safe_mode=True)
         out = model(np.load({str(tmp_path / "images.npy")!r}))
-        np.savez({str(tmp_path / "out.npz")!r}, **{{k: keras.ops.convert_to_numpy(v) for k, v in out.items()}})
+        np.savez({str(tmp_path / "out.npz")!r},
+                 **{{k: keras.ops.convert_to_numpy(v) for k, v in out.items()}})
         print(type(model).__name__, model.get_config()["backbone"])
         """
     )

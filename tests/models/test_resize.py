@@ -44,7 +44,8 @@ def test_align_corners_matches_pytorch_formula(in_hw, out_hw):
 def test_align_corners_keeps_corners():
     x = np.random.randn(1, 3, 4, 2).astype("float32")
     y = keras.ops.convert_to_numpy(resize_bilinear(x, (10, 11), align_corners=True))
-    for (i, j), (a, b) in zip([(0, 0), (0, -1), (-1, 0), (-1, -1)], [(0, 0), (0, -1), (-1, 0), (-1, -1)]):
+    for (i, j), (a, b) in zip([(0, 0), (0, -1), (-1, 0), (-1, -1)],
+                              [(0, 0), (0, -1), (-1, 0), (-1, -1)]):
         np.testing.assert_allclose(y[0, i, j], x[0, a, b], rtol=1e-6)
 
 

@@ -103,7 +103,8 @@ def test_keras_applications_backbone_offline():
     copied = load_keras_applications_backbone(backbone, application)
     assert len(copied) == 2 + 16 * 6 + 4 * 2
     x = rng.normal(size=(1, 67, 90, 3)).astype("float32")
-    assert relative_error(backbone(x, training=False)["layer4"], application(x, training=False)) <= 1e-4
+    assert relative_error(backbone(x, training=False)["layer4"],
+                          application(x, training=False)) <= 1e-4
     # The caffe layout puts the stride on the first 1x1 conv.
     assert backbone.get_layer("layer2_0_conv1").strides == (2, 2)
     assert backbone.get_layer("layer2_0_conv2").strides == (1, 1)

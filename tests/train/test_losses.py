@@ -57,3 +57,17 @@ def test_ohem_keeps_hard_pixels(min_kept):
 def test_config_round_trip():
     loss = SegmentationCrossEntropy(ohem=True, ohem_min_kept=7)
     assert SegmentationCrossEntropy.from_config(loss.get_config()).get_config() == loss.get_config()
+
+
+def test_equals_keras_sparse_crossentropy_with_ignore_class():
+    """Why the class exists: Keras' built-in gives the same mean over labelled
+    pixels (checked here), but has no OHEM and keeps float16 logits in float16."""
+    import keras
+
+    rng = np.random.default_rng(2)
+    logits = rng.normal(size=(2, 5, 6, 4)).astype("float32") * 3
+    labels = rng.integers(0, 4, (2, 5, 6))
+    labels[1, 3:] = 255
+    builtin = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=255)
+    np.testing.assert_allclose(float(SegmentationCrossEntropy()(labels, logits)),
+                               float(builtin(labels, logits)), rtol=1e-5)

@@ -49,6 +49,7 @@ def test_metric_accumulates_over_batches_and_matches_numpy():
         metric.update_state(labels, logits)
         total += _reference_confusion(labels, logits.argmax(-1), 5)
     np.testing.assert_array_equal(metric.confusion.numpy(), total)
-    np.testing.assert_allclose(float(metric.result()), segmentation_scores(total)["miou"], rtol=1e-6)
+    np.testing.assert_allclose(float(metric.result()), segmentation_scores(total)["miou"],
+                               rtol=1e-6)
     metric.reset_state()
     assert float(np.sum(metric.confusion.numpy())) == 0.0

@@ -27,13 +27,15 @@ def test_torch_sgd_matches_pytorch_update_rule_and_multipliers():
     rng = np.random.default_rng(0)
     for _ in range(3):
         grads = [rng.normal(size=w.shape) for w in weights]
-        optimizer.apply_gradients(zip([g.astype("float32") for g in grads], model.trainable_weights))
+        optimizer.apply_gradients(zip([g.astype("float32") for g in grads],
+                                      model.trainable_weights))
         for i, variable in enumerate(model.trainable_weights):
             multiplier = 10.0 if variable.path.startswith("head_") else 1.0
             buffers[i] = momentum * buffers[i] + grads[i] + wd * weights[i]
             weights[i] = weights[i] - lr * multiplier * buffers[i]
     for variable, expected in zip(model.trainable_weights, weights):
-        np.testing.assert_allclose(keras.ops.convert_to_numpy(variable), expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(variable), expected, rtol=1e-5,
+                                   atol=1e-6)
 
 
 def test_config_round_trip():

@@ -59,8 +59,14 @@ def test_resume_after_kill_continues_at_the_right_step(tmp_path):
     process.wait()
     assert not (tmp_path / "model" / "checkpoint" / "ckpt-3.weights.h5").exists(), \
         "run finished before the kill"
+    best_before = json.loads((tmp_path / "model" / "best.json").read_text())
     summary = _run(tmp_path, "onedevice", "train.epochs=3")
     assert summary["resumed_at_epoch"] >= 1
+    # The best model and its score survived the kill; the rerun only ever raised it.
+    best_after = json.loads((tmp_path / "model" / "best.json").read_text())
+    assert best_after["miou"] >= best_before["miou"]
+    assert summary["best_val_miou"] == best_after["miou"]
+    assert (tmp_path / "model" / best_after["weights"]).exists()
     # Two steps per epoch: the optimizer step (and so the LR) came back with the epoch.
     assert summary["resumed_at_step"] == 2 * summary["resumed_at_epoch"]
     assert summary["steps"] == 6
@@ -102,13 +108,14 @@ def _run_two_workers(tmp_path, env_extra=None, timeout=480):
     processes = []
     for index in range(2):
         env = {**os.environ, **(env_extra or {}), "KERAS_BACKEND": "tensorflow",
-               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+               "TF_CONFIG": json.dumps({"cluster": cluster,
+                                        "task": {"type": "worker", "index": index}})}
         out = tmp_path / f"worker{index}"
         # Synchronized BN: the moving statistics are then identical too.
         log = open(tmp_path / f"worker{index}.log", "w")  # a file: a pipe could fill up
         processes.append((out, subprocess.Popen(
-            [sys.executable, RUNNER, str(out), "multiworker", "model.synchronized_bn=true"], env=env,
-            stdout=subprocess.DEVNULL, stderr=log)))
+            [sys.executable, RUNNER, str(out), "multiworker", "model.synchronized_bn=true"],
+            env=env, stdout=subprocess.DEVNULL, stderr=log)))
     # Poll both; once one fails the other may wait for it forever: stop it.
     deadline = time.time() + timeout
     try:
