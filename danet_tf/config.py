@@ -65,7 +65,8 @@ class ModelConfig:
 @dataclasses.dataclass
 class TrainConfig:
     name: str = "danet"
-    model_dir: str = "runs/danet"
+    # Checkpoints, logs and config.json; None: runs/<name>.
+    model_dir: str | None = None
     export_dir: str = "saved_models"
     epochs: int = 10
     steps_per_epoch: int = 100
@@ -113,6 +114,10 @@ def _coerce(value, current, where, checked=True):
     return value
 
 
+def _is_null(value):
+    return value is None or (isinstance(value, str) and yaml.safe_load(value) is None)
+
+
 def _check_type(value, current, where):
     """Refuses a value of another kind than the field's default (`None`
     defaults, and fields typed `Any`, take anything)."""
@@ -143,8 +148,9 @@ def update(config, values, where="config"):
             update(current, value, f"{where}.{key}")
         else:
             field_type = {f.name: f.type for f in dataclasses.fields(config)}[key]
-            setattr(config, key, _coerce(value, current, f"{where}.{key}",
-                                         checked=field_type is not typing.Any))
+            optional = type(None) in typing.get_args(field_type)
+            checked = field_type is not typing.Any and not (optional and _is_null(value))
+            setattr(config, key, _coerce(value, current, f"{where}.{key}", checked=checked))
     return config
 
 
@@ -172,4 +178,24 @@ def load_config(preset="quickstart", config_file=None, overrides=()):
             raise FileNotFoundError(f"No config {path!r}. Presets: {', '.join(names)}.")
         with open(path) as f:
             update(config, yaml.safe_load(f) or {}, path)
-    return apply_overrides(config, overrides)
+    config = apply_overrides(config, overrides)
+    if not config.train.model_dir:
+        config.train.model_dir = os.path.join("runs", config.train.name)
+    return config
+
+
+def load_config_for_model(model_path, preset=None, config_file=None, overrides=()):
+    """The config a command that reads a model should use.
+
+    `preset` / `config_file` when given; else the run's own `config.json`
+    saved next to the model (by training, beside its `.keras` export), so
+    that class names, sizes and data follow the run; else `quickstart`.
+
+    Returns:
+        `(ExperimentConfig, where it came from)`.
+    """
+    run_config = os.path.join(os.path.dirname(os.path.abspath(model_path)), "config.json")
+    if not preset and not config_file and os.path.isfile(run_config):
+        config_file = run_config
+    config = load_config(preset or "quickstart", config_file, overrides)
+    return config, config_file or preset or "quickstart"

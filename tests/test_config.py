@@ -42,3 +42,32 @@ def test_bad_overrides_name_the_field(override, message):
 def test_unknown_preset_lists_presets():
     with pytest.raises(FileNotFoundError, match="quickstart"):
         load_config("nope")
+
+
+@pytest.mark.parametrize("preset", ["cityscapes", "ade20k", "pascal_voc", "pascal_context",
+                                    "coco_stuff", "quickstart"])
+def test_every_preset_builds_its_model_and_resolves_its_weights(preset, monkeypatch):
+    """Up to the download: keras.applications is replaced by a random-weight
+    network of the same architecture, so no network is used."""
+    import keras
+
+    from danet_tf.train.trainer import build_model, load_pretrained_backbone
+
+    requested = []
+    for depth in (50, 101, 152):
+        real = getattr(keras.applications, f"ResNet{depth}")
+
+        def offline(*args, weights=None, _real=real, **kwargs):
+            requested.append(weights)
+            return _real(*args, weights=None, **kwargs)
+
+        monkeypatch.setattr(keras.applications, f"ResNet{depth}", offline)
+    config = load_config(preset)
+    model = build_model(config)
+    report = load_pretrained_backbone(config, model)
+    if config.model.backbone_weights in (None, "none"):
+        assert report == "backbone: random initialisation" and not requested
+    else:
+        assert requested == [config.model.backbone_weights]
+        assert "layers" in report
+    keras.backend.clear_session()

@@ -16,7 +16,7 @@ import threading
 
 NOISE = re.compile(
     rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called"
-    rb"|[IW]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ [\w.]+:\d+\]"
+    rb"|[IW]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\]"
     rb"|E\d{4} [^\]]*\] failed call to cuInit)"
 )
 

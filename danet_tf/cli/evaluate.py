@@ -14,7 +14,7 @@ import numpy as np
 
 from danet_tf.cli import command
 from danet_tf.cli.predict import add_inference_args, make_segmenter
-from danet_tf.config import load_config
+from danet_tf.config import load_config_for_model
 from danet_tf.data.catalog import class_names_for
 from danet_tf.deploy.evaluation import evaluate_segmenter
 from danet_tf.files import write_text
@@ -25,7 +25,8 @@ from danet_tf.train.metrics import format_scores_table
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--preset", default="quickstart")
+    parser.add_argument("--preset", help="default: the run's config.json next to the model, "
+                                          "else quickstart")
     parser.add_argument("--config")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--limit", type=int, help="evaluate only the first N images")
@@ -33,11 +34,11 @@ def main(argv=None):
     add_inference_args(parser)
     args = parser.parse_args(argv)
 
-    config = load_config(args.preset, args.config, args.overrides)
+    config, source = load_config_for_model(args.model, args.preset, args.config, args.overrides)
     segmenter, num_classes = make_segmenter(args)
     if num_classes != config.data.num_classes:
-        raise SystemExit(f"The model predicts {num_classes} classes but data.num_classes is "
-                         f"{config.data.num_classes}.")
+        raise ValueError(f"{args.model} predicts {num_classes} classes but data.num_classes is "
+                         f"{config.data.num_classes} in {source}.")
     scores, confusion, count = evaluate_segmenter(segmenter, config.data, num_classes, args.limit)
     names = config.data.class_names or class_names_for(config.data.name, num_classes)
     print(f"{count} images, scales {args.scales}, flip {args.flip}, crop {args.crop}")

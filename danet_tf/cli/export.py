@@ -15,6 +15,7 @@ onnx        -> saved_models/<name>/<name>.onnx      (needs tf2onnx; see README)
 import argparse
 import json
 import os
+import sys
 
 from danet_tf.cli import command
 
@@ -32,9 +33,10 @@ def parse_args(argv=None):
     parser.add_argument("--tflite-modes", nargs="+",
                         default=["fp32", "fp16", "dynamic_int8", "int8"])
     parser.add_argument("--tflite-size", type=int, nargs=2, metavar=("H", "W"),
-                        help="fixed TFLite input size (default: the preset's crop size)")
-    parser.add_argument("--preset", default="quickstart",
-                        help="data for calibration and the report")
+                        help="fixed TFLite input size (default: the run's crop size)")
+    parser.add_argument("--preset",
+                        help="data for calibration and the report (default: the run's own "
+                             "config.json next to the model, else quickstart)")
     parser.add_argument("--config",
                         help="YAML/JSON config on top of the preset (e.g. a run's config.json)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -50,17 +52,25 @@ def main(argv=None):
     import keras
 
     import danet_tf  # noqa: F401
-    from danet_tf.config import load_config
+    from danet_tf.config import load_config_for_model
     from danet_tf.deploy.export_report import export_all
 
     model = keras.models.load_model(args.model)
     name = args.name or os.path.splitext(os.path.basename(args.model))[0]
-    config = load_config(args.preset, args.config, args.overrides)
+    config, source = load_config_for_model(args.model, args.preset, args.config, args.overrides)
+    print(f"config: {source}", file=sys.stderr)
+    num_classes = int(model.output["logits"].shape[-1]) if isinstance(model.output, dict) else \
+        int(model.output.shape[-1])
+    if num_classes != config.data.num_classes:
+        raise ValueError(
+            f"{args.model} predicts {num_classes} classes but data.num_classes is "
+            f"{config.data.num_classes} in {source}: pass the "
+            "run's config (--config runs/<name>/config.json) or --set data.num_classes=...")
     report = export_all(
         model, config.data, args.export_dir, name, args.version, args.formats,
         tflite_modes=args.tflite_modes, tflite_size=args.tflite_size,
         calibration_images=args.calibration_images, include_probabilities=args.probabilities,
-        overwrite=args.overwrite,
+        overwrite=args.overwrite, class_names=config.data.class_names,
     )
     print(json.dumps(report, indent=2))
     return report

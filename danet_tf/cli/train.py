@@ -30,7 +30,13 @@ def parse_args(argv=None):
     parser.add_argument("--config", help="YAML file applied on top of the preset")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="KEY=VALUE", help="override, e.g. --set train.epochs=3")
-    parser.add_argument("--model-dir", help="shortcut for --set train.model_dir=...")
+    parser.add_argument("--model-dir", help="shortcut for --set train.model_dir=... "
+                        "(default: runs/<train.name>)")
+    intent = parser.add_mutually_exclusive_group()
+    intent.add_argument("--resume", action="store_true",
+                        help="continue the run in the model dir (an error if it has none)")
+    intent.add_argument("--restart", action="store_true",
+                        help="move an existing model dir aside and start afresh")
     parser.add_argument("--mixed-precision", action="store_true")
     parser.add_argument("--jit", action="store_true", help="XLA-compile the train step")
     return parser.parse_args(argv)
@@ -64,7 +70,8 @@ def main(argv=None):
 
     from danet_tf.train.trainer import train
 
-    summary, _ = train(config, args.strategy)
+    mode = "resume" if args.resume else "restart" if args.restart else "auto"
+    summary, _ = train(config, args.strategy, mode=mode)
     return summary
 
 

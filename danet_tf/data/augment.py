@@ -64,8 +64,8 @@ def random_crop(image, mask, seed, crop_size):
 
 def random_flip(image, mask, seed):
     flip = tf.random.stateless_uniform([], seed) < 0.5
-    image = tf.cond(flip, lambda: tf.reverse(image, [1]), lambda: image)
-    mask = tf.cond(flip, lambda: tf.reverse(mask, [1]), lambda: mask)
+    image = tf.where(flip, tf.reverse(image, [1]), image)
+    mask = tf.where(flip, tf.reverse(mask, [1]), mask)
     return image, mask
 
 

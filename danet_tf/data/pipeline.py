@@ -18,8 +18,21 @@ from danet_tf.data.tfrecord import load_tfrecord
 FOLDER_LAYOUTS = ("folder", "cityscapes", "pascal_voc")
 
 
-def _read_folder_pairs(pairs, data, skips):
-    """Dataset of checked pairs read with Pillow (see `folder.read_pair`)."""
+def _is_good(image, mask, ok):
+    return ok
+
+
+def _drop_flag(image, mask, ok):
+    return image, mask
+
+
+def _read_folder_pairs(pairs, data, skips, known_size=False):
+    """Dataset of checked pairs read with Pillow (see `folder.read_pair`).
+
+    With `on_bad_example="skip"` bad pairs are dropped; `known_size=True`
+    (validation) checks every pair once up front, so that the dataset keeps
+    a known cardinality (Keras then evaluates exactly the good images).
+    """
     label_map = folder.label_map_for(data.source)
     skip = data.on_bad_example == "skip"
     if data.on_bad_example not in ("raise", "skip"):
@@ -46,10 +59,18 @@ def _read_folder_pairs(pairs, data, skips):
         mask.set_shape([None, None])
         return image, mask, ok
 
+    if skip and known_size:
+        pairs = [pair for pair in pairs if read(*(p.encode() for p in pair))[2]]
+        if not pairs:
+            raise folder.BadExampleError(
+                f"on_bad_example=skip left no readable pair of {len(skips)} (first: "
+                f"{next(iter(skips.skipped.items()), ('', ''))[1]})")
     images, masks = zip(*pairs)
     ds = tf.data.Dataset.from_tensor_slices((list(images), list(masks)))
     ds = ds.map(read_tf, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.filter(lambda image, mask, ok: ok).map(lambda image, mask, ok: (image, mask))
+    if skip and not known_size:
+        ds = ds.filter(_is_good)
+    return ds.map(_drop_flag)
 
 
 def check_mask_values(image, mask, num_classes, source):
@@ -87,7 +108,8 @@ def load_examples(data, split, skips=None):
     if data.source in FOLDER_LAYOUTS:
         split_name = data.train_split if split == "train" else data.val_split
         pairs = folder.list_pairs(data.source, data.root, split_name, data.image_dir, data.mask_dir)
-        return _read_folder_pairs(pairs, data, skips if skips is not None else folder.SkipCounter())
+        skips = skips if skips is not None else folder.SkipCounter()
+        return _read_folder_pairs(pairs, data, skips, known_size=split != "train")
     if data.source == "tfds":
         ds = load_tfds(data.tfds_name, split, data.data_dir, data.manual_dir, data.download)
     elif data.source == "tfrecord":
@@ -98,7 +120,8 @@ def load_examples(data, split, skips=None):
             f"data.source must be synthetic, folder, cityscapes, pascal_voc, tfds or tfrecord. "
             f"Received: {data.source!r}"
         )
-    return ds.map(lambda i, m: check_mask_values(i, m, data.num_classes, data.source))
+    check = functools.partial(check_mask_values, num_classes=data.num_classes, source=data.source)
+    return ds.map(check)
 
 
 def split_size(data, split):
@@ -135,7 +158,10 @@ def build_train_dataset(data, seed_offset=0, skips=None, batch_size=None):
     ds = ds.shuffle(data.shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
     seeds = tf.data.Dataset.random(seed=seed).batch(2)
     ds = tf.data.Dataset.zip((ds, seeds))
-    ds = ds.map(lambda example, s: transform(*example, s), num_parallel_calls=tf.data.AUTOTUNE)
+    def transform_example(example, example_seed):
+        return transform(*example, example_seed)
+
+    ds = ds.map(transform_example, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(batch_size or data.batch_size, drop_remainder=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -149,4 +175,7 @@ def build_eval_dataset(data, skips=None, batch_size=None):
 
 def with_output_keys(ds, keys):
     """`(images, masks)` -> `(images, {key: masks})` for a multi-output model."""
-    return ds.map(lambda images, masks: (images, {k: masks for k in keys}))
+    def one_label_per_output(images, masks):
+        return images, dict.fromkeys(keys, masks)
+
+    return ds.map(one_label_per_output)

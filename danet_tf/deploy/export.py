@@ -153,21 +153,25 @@ def _convert(converter, mode, representative_images):
 
 
 def export_tflite(model, directory, name, input_size, modes=TFLITE_MODES,
-                  representative_images=None):
+                  representative_images=None, overwrite=False):
     """Writes `directory/name_<mode>.tflite` for each mode (atomic); returns paths.
 
-    The model is folded and written for the converter once, for all modes.
+    Existing files are refused unless `overwrite` (before anything is
+    converted), as SavedModel versions are. The model is folded and written
+    for the converter once, for all modes.
     """
     for mode in modes:
         _check_tflite_mode(mode)
+    paths = {mode: os.path.join(directory, f"{name}_{mode}.tflite") for mode in modes}
+    existing = [path for path in paths.values() if os.path.exists(path)]
+    if existing and not overwrite:
+        raise FileExistsError(f"{existing[0]} exists; pass --overwrite to replace it.")
     os.makedirs(directory, exist_ok=True)
-    paths = {}
     with tempfile.TemporaryDirectory() as source:
         _write_tflite_source(inference_graph(model), input_size, source)
         for mode in modes:
             converter = tf.lite.TFLiteConverter.from_saved_model(source)
-            data = _convert(converter, mode, representative_images)
-            paths[mode] = write_bytes(os.path.join(directory, f"{name}_{mode}.tflite"), data)
+            write_bytes(paths[mode], _convert(converter, mode, representative_images))
     return paths
 
 

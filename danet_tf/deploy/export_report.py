@@ -6,8 +6,10 @@ import os
 
 import numpy as np
 
+from danet_tf.data.catalog import class_names_for
 from danet_tf.data.pipeline import build_train_dataset, load_examples
 from danet_tf.deploy import export
+from danet_tf.files import write_text
 from danet_tf.models.preprocessing import normalize
 
 
@@ -37,14 +39,17 @@ def calibration_crops(data, size, count):
 
 def export_all(model, data, export_dir, name, version, formats, tflite_modes=export.TFLITE_MODES,
                tflite_size=None, calibration_images=32, include_probabilities=False,
-               overwrite=False, report_images=16):
+               overwrite=False, report_images=16, class_names=None):
     """Exports `formats`; returns a dict of paths, sizes (bytes) and agreement.
 
     The exports share one BN-folded inference graph; the agreement is measured
-    against `model` itself.
+    against `model` itself. `export_dir/name/labels.txt` gets the class names
+    (one per line, class id = line number - 1), for serving clients and apps.
     """
-    report = {}
     net = export.inference_graph(model)
+    names = class_names or class_names_for(data.name, int(net.output.shape[-1]))
+    report = {"labels": {"path": write_text(os.path.join(export_dir, name, "labels.txt"),
+                                            "\n".join(names) + "\n")}}
     if "saved_model" in formats:
         path = export.export_saved_model(net, export_dir, name, version, include_probabilities,
                                          overwrite)
@@ -53,8 +58,11 @@ def export_all(model, data, export_dir, name, version, formats, tflite_modes=exp
         size = tuple(tflite_size or data.crop_size)
         representative = (calibration_crops(data, size, calibration_images)
                           if calibration_images else None)
-        paths = export.export_tflite(net, os.path.join(export_dir, name, "tflite"), name, size,
-                                     tflite_modes, representative)
+        # Versioned like the SavedModel (tflite/<version>/), and refused
+        # when they exist unless `overwrite`.
+        directory = os.path.join(export_dir, name, "tflite", str(int(version)))
+        paths = export.export_tflite(net, directory, name, size, tflite_modes, representative,
+                                     overwrite)
         images = val_images(data, size, report_images)
         reference = np.asarray(model.inference_model()(images, training=False))
         for mode, path in paths.items():

@@ -131,17 +131,22 @@ class BestModel(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if not logs or "val_loss" not in logs:
             return
-        scores = self.metric.scores()
+        self.record(self.metric.scores(), epoch + 1)
+        logs["val_pixel_accuracy"] = self.last_scores["pixel_accuracy"]
+
+    def record(self, scores, epoch):
+        """Takes the validation `scores` of `epoch` (1-based): logs them and
+        saves the model if it is the best so far. Also used for the final
+        evaluation of a run that never validated during `fit`."""
         self.last_scores = scores
-        logs["val_pixel_accuracy"] = scores["pixel_accuracy"]
         if self.writer:
-            self._write_summaries(scores, epoch + 1)
+            self._write_summaries(scores, epoch)
         if scores["miou"] > self.best:
             self.best = scores["miou"]
             if self.is_chief:
-                self._save(epoch + 1)
+                self._save(epoch)
         if self.is_chief:
-            print(f"\nepoch {epoch + 1}: val mIoU {scores['miou']:.4f}, pixel accuracy "
+            print(f"\nepoch {epoch}: val mIoU {scores['miou']:.4f}, pixel accuracy "
                   f"{scores['pixel_accuracy']:.4f} (best {self.best:.4f})")
 
     def _save(self, epoch):

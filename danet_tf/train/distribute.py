@@ -206,10 +206,11 @@ def setup_distribution(name="auto"):
         strategy = make_strategy(name)
         try:
             devices = list(strategy.extended.worker_devices)
+            description = (f"{name}: {type(strategy).__name__}, "
+                           f"{strategy.num_replicas_in_sync} replica(s) on {', '.join(devices)}")
         except RuntimeError:  # the default strategy
-            devices = ["the default device"]
-        description = (f"{name} ({type(strategy).__name__}), {strategy.num_replicas_in_sync} "
-                       f"replica(s): {', '.join(devices)}")
+            device = (tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices())[0]
+            description = f"{name}: no tf.distribute strategy, one device ({device.name})"
         return Distribution(strategy.scope(), strategy, description, is_chief(strategy),
                             strategy.num_replicas_in_sync)
     if name not in ("auto", "mirrored", "onedevice"):

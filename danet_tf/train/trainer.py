@@ -15,12 +15,7 @@ import keras
 
 from danet_tf.data.catalog import class_names_for
 from danet_tf.data.folder import SkipCounter
-from danet_tf.data.pipeline import (
-    build_eval_dataset,
-    build_train_dataset,
-    split_size,
-    with_output_keys,
-)
+from danet_tf.data.pipeline import build_eval_dataset, build_train_dataset, with_output_keys
 from danet_tf.deploy import export
 from danet_tf.deploy.export_report import export_all
 from danet_tf.files import write_text
@@ -39,6 +34,8 @@ from danet_tf.train.callbacks import (
 from danet_tf.train.losses import SegmentationCrossEntropy
 from danet_tf.train.metrics import SegmentationMetric
 from danet_tf.train.optimizer import PolyDecay, TorchSGD
+from danet_tf.train.run_directory import prepare_run_directory
+from danet_tf.train.run_summary import describe_run
 
 MAIN_OUTPUTS = ("logits", "pam_logits", "cam_logits")
 
@@ -131,10 +128,15 @@ def export_best(config, weights_path):
     model.load_weights(weights_path)
     keras_path = os.path.join(t.export_dir, t.name, f"{t.name}.keras")
     written = {"keras_model": export.export_keras(model, keras_path)}
+    # The run's config beside the model: `danet-export` reads class names,
+    # input size and calibration data from it.
+    write_text(os.path.join(t.export_dir, t.name, "config.json"),
+               json.dumps(config.to_dict(), indent=2, default=list))
     formats = [f for f in t.export_formats if f != "keras"]
     version = next_version(t.export_dir, t.name)
     if formats and keras.backend.backend() == "tensorflow":
-        written["exports"] = export_all(model, config.data, t.export_dir, t.name, version, formats)
+        written["exports"] = export_all(model, config.data, t.export_dir, t.name, version, formats,
+                                        class_names=config.data.class_names)
     elif formats:
         written["exports"] = _export_with_tensorflow(config, keras_path, version, formats)
     return written
@@ -153,33 +155,13 @@ def _export_with_tensorflow(config, keras_path, version, formats):
     return json.loads(result.stdout[result.stdout.index("{"):])
 
 
-def describe_run(config, dist, model, weights_report):
-    """The block a run opens with: what runs where, on what, and what it writes."""
-    d, m, t = config.data, config.model, config.train
-    head = model.get_layer("head").count_params()
-    sizes = {split: split_size(d, split) for split in ("train", "val")}
-    sizes = {k: "?" if v is None else v for k, v in sizes.items()}
-    lines = [
-        f"backend       {keras.backend.backend()}",
-        f"distribution  {dist.description}",
-        f"model         DANet, {m.backbone} ({m.backbone_layout}) at output stride "
-        f"{m.output_stride}{', multi-grid' if m.multi_grid else ''}, "
-        f"{d.num_classes} classes, {model.count_params():,} parameters (head {head:,}); "
-        f"{weights_report}",
-        f"data          {d.source} ({d.name}): {sizes['train']} train / {sizes['val']} val "
-        f"images, crop {tuple(d.crop_size)}, global batch {d.batch_size}",
-        f"steps         {t.epochs} epochs x {t.steps_per_epoch} = {t.epochs * t.steps_per_epoch}, "
-        f"lr {t.learning_rate} ({t.optimizer}, poly {t.poly_power}, warm-up {t.warmup_steps})",
-        f"checkpoints   {os.path.join(t.model_dir, 'checkpoint')}",
-        f"logs          {os.path.join(t.model_dir, 'logs')} (tensorboard --logdir ...)",
-        f"exports       {os.path.join(t.export_dir, t.name)} ({', '.join(t.export_formats)})",
-    ]
-    return "\n".join(lines)
+def train(config, strategy_name="auto", verbose=1, mode="auto"):
+    """Runs (or resumes) a training run; returns `(summary dict, trained model)`.
 
-
-def train(config, strategy_name="auto", verbose=1):
-    """Runs (or resumes) a training run; returns `(summary dict, trained model)`."""
+    `mode`: `"auto"`, `"resume"` or `"restart"` (see `prepare_run_directory`).
+    """
     t = config.train
+    prepare_run_directory(config, mode)
     if t.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     dist = distribute.setup_distribution(strategy_name)
@@ -232,8 +214,12 @@ def train(config, strategy_name="auto", verbose=1):
     elapsed = time.time() - start
 
     if best.last_scores is None:
+        # No validation ran inside `fit` (e.g. epochs < eval_every_epochs):
+        # this evaluation is the run's validation, and may be its best model.
+        metric.reset_state()
         model.evaluate(val_ds, verbose=0)
-        best.last_scores = metric.scores()
+        best.set_model(model)
+        best.record(metric.scores(), t.epochs)
     summary = {
         "backend": keras.backend.backend(),
         "replicas": dist.num_replicas,

@@ -28,7 +28,7 @@ SMALL = ["data.synthetic_val_size=6", "data.synthetic_image_size=48", "data.eval
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    model = DANet(6, backbone="resnet50")
+    model = DANet(6, backbone="resnet18")
     head = model.get_layer("head")
     head.get_layer("sa").gamma.assign([0.4])
     head.get_layer("sc").gamma.assign([0.4])

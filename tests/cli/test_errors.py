@@ -1,6 +1,8 @@
 """Every command turns the project's own errors into one line on stderr and
 exit status 2; `--debug` (or DANET_DEBUG=1) raises them with the traceback."""
 
+import os
+import subprocess
 import sys
 
 import pytest
@@ -8,6 +10,8 @@ from helpers import make_folder_dataset
 
 from danet_tf import DANet
 from danet_tf.cli import convert_weights, predict, train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +86,20 @@ def test_a_truncated_image_inside_training_names_the_file(tmp_path, capsys):
             "--set", "data.batch_size=2", "--set", "train.steps_per_epoch=2",
             "--set", "train.epochs=1", "--set", "train.export_formats=[keras]"]
     _fails_with_one_line(capsys, train.main, argv, "img1.png")
+
+
+def test_a_script_says_one_line_and_hides_tensorflow_start_up_lines(tmp_path):
+    """TensorFlow's C++ start-up lines (oneDNN, cuda drivers, cuInit) are not
+    shown unless --debug; the error is the only line."""
+    script = [sys.executable, os.path.join(ROOT, "training", "train.py"),
+              "--set", "train.epochs=two", "--model-dir", str(tmp_path / "run")]
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "DANET_DEBUG")}
+    quiet = subprocess.run(script, capture_output=True, text=True, env=env, timeout=300)
+    assert quiet.returncode == 2
+    assert quiet.stderr.strip().splitlines() == [
+        "train.py: error: --set.train.epochs: expected an integer. Received: 'two' "
+        "(--debug shows the traceback)"]
+    loud = subprocess.run(script + ["--debug"], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert loud.returncode == 1
+    assert "Traceback" in loud.stderr

@@ -87,3 +87,44 @@ def test_tfrecord_source_through_pipeline(tmp_path):
     with pytest.raises(tf.errors.InvalidArgumentError, match="num_classes=2"):
         list(build_eval_dataset(data))
     assert os.path.exists(tmp_path / "val-00000-of-00002.tfrecord")
+
+
+@pytest.mark.parametrize("on_bad_example", ["raise", "skip"])
+def test_folder_validation_has_a_known_size(tmp_path, on_bad_example):
+    """Known cardinality: Keras evaluates exactly the good images, with no
+    "ran out of data" warning and a correct val_loss."""
+    make_folder_dataset(str(tmp_path), "val", count=3, size=(20, 24), num_classes=4)
+    if on_bad_example == "skip":
+        (tmp_path / "val" / "images" / "img1.png").write_bytes(b"broken")
+    data = DataConfig(source="folder", root=str(tmp_path), num_classes=4, eval_batch_size=2,
+                      on_bad_example=on_bad_example)
+    skips = folder.SkipCounter()
+    ds = build_eval_dataset(data, skips)
+    good = 3 if on_bad_example == "raise" else 2
+    assert int(ds.cardinality()) == (good + 1) // 2
+    assert sum(int(images.shape[0]) for images, _ in ds) == good
+    assert len(skips) == 3 - good
+
+
+def test_validation_loss_is_the_weighted_sum_of_its_parts(tmp_path):
+    """With a folder validation set, Keras' val_loss equals
+    logits + pam + cam losses (weights 1, 1, 1), as the training loss does."""
+    import keras
+
+    from danet_tf.config import load_config
+    from danet_tf.train.trainer import build_inputs, build_metrics, build_model, compile_model
+
+    make_folder_dataset(str(tmp_path), "train", count=2, size=(32, 32), num_classes=3)
+    make_folder_dataset(str(tmp_path), "val", count=3, size=(32, 32), num_classes=3, seed=1)
+    config = load_config(overrides=[
+        "data.source=folder", f"data.root={tmp_path}", "data.num_classes=3",
+        "data.crop_size=[32, 32]", "data.batch_size=2", "data.eval_batch_size=2",
+        "model.backbone=resnet18"])
+    model = build_model(config)
+    compile_model(config, model, build_metrics(config))
+    train, val = build_inputs(config)
+    history = model.fit(train, validation_data=val, steps_per_epoch=1, epochs=1, verbose=0)
+    logs = {k: v[-1] for k, v in history.history.items()}
+    parts = logs["val_logits_loss"] + logs["val_pam_logits_loss"] + logs["val_cam_logits_loss"]
+    np.testing.assert_allclose(logs["val_loss"], parts, rtol=1e-5)
+    keras.backend.clear_session()

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 def model():
     # Seeded: random weights leave near-ties, so int8 agreement varies by initialisation.
     keras.utils.set_random_seed(0)
-    model = DANet(4, backbone="resnet50")
+    model = DANet(4, backbone="resnet18")  # the export contract is tested, not the size
     head = model.get_layer("head")
     head.get_layer("sa").gamma.assign([0.6])
     head.get_layer("sc").gamma.assign([-0.4])
@@ -171,3 +171,12 @@ def test_tflite_fp16_and_dynamic_int8(model, images, tmp_path):
     assert _agreement(export.run_tflite(paths["dynamic_int8"], x), reference) >= 0.95
     with pytest.raises(ValueError, match="representative"):
         export.tflite_bytes(model, "int8", (36, 44))
+
+
+def test_existing_tflite_files_are_refused_before_converting(model, tmp_path):
+    existing = tmp_path / "danet_fp16.tflite"
+    existing.write_bytes(b"an earlier export")
+    with pytest.raises(FileExistsError, match="overwrite"):
+        export.export_tflite(model, str(tmp_path), "danet", (36, 44), modes=("fp32", "fp16"))
+    assert existing.read_bytes() == b"an earlier export"
+    assert not (tmp_path / "danet_fp32.tflite").exists()

@@ -33,7 +33,7 @@ def test_sliding_windows_reassemble_the_whole_image(crop, stride_rate):
 def test_window_covering_the_whole_image_equals_whole_image_with_a_real_model():
     from danet_tf import DANet
 
-    model = DANet(3, backbone="resnet50")
+    model = DANet(3, backbone="resnet18")
     head = model.get_layer("head")
     head.get_layer("sa").gamma.assign([0.5])
     head.get_layer("sc").gamma.assign([0.5])
