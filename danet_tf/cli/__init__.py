@@ -51,9 +51,10 @@ def command(main):
     def wrapper(argv=None):
         argv = list(sys.argv[1:] if argv is None else argv)
         debug = debug_requested(argv)
+        argv = [a for a in argv if a != "--debug"]
+        previous = os.environ.get("DANET_DEBUG")
         if debug:
             os.environ["DANET_DEBUG"] = "1"  # for the processes this command starts
-        argv = [a for a in argv if a != "--debug"]
         try:
             return main(argv)
         except _user_error_types() as error:
@@ -63,5 +64,10 @@ def command(main):
             print(f"{name}: error: {one_line(error)} (--debug shows the traceback)",
                   file=sys.stderr)
             sys.exit(2)
+        finally:
+            if previous is None:
+                os.environ.pop("DANET_DEBUG", None)
+            else:
+                os.environ["DANET_DEBUG"] = previous
 
     return wrapper
