@@ -42,8 +42,9 @@ def photometric_jitter(image, seed, strength=0.2):
 
 
 def pad_to_size(image, mask, crop_size):
-    """Pads bottom/right to at least `crop_size`: image with 0 (= the mean after
-    normalisation), mask with the ignore label."""
+    """Pads bottom/right to at least `crop_size`: the `[0, 255]` image with 0
+    (black, the official `ImageOps.expand(..., fill=0)` before normalising,
+    i.e. `-mean / std` afterwards), the mask with the ignore label."""
     shape = tf.shape(mask)
     pad_h = tf.maximum(crop_size[0] - shape[0], 0)
     pad_w = tf.maximum(crop_size[1] - shape[1], 0)
@@ -71,7 +72,7 @@ def random_flip(image, mask, seed):
 
 def train_transform(image, mask, seed, crop_size, scale_range=(0.5, 2.0), base_size=None,
                     flip=True, jitter=False):
-    """Random scale, (jitter), normalise, pad, random crop, flip.
+    """Random scale, (jitter), pad with black, random crop, flip, normalise.
 
     Args:
         image: `(H, W, 3)` uint8.
@@ -86,11 +87,11 @@ def train_transform(image, mask, seed, crop_size, scale_range=(0.5, 2.0), base_s
     image, mask = random_rescale(image, mask, seeds[0], scale_range, base_size)
     if jitter:
         image = photometric_jitter(image, seeds[1])
-    image, mask = pad_to_size(normalize(image), mask, crop_size)
+    image, mask = pad_to_size(image, mask, crop_size)
     image, mask = random_crop(image, mask, seeds[2], crop_size)
     if flip:
         image, mask = random_flip(image, mask, seeds[3])
-    image = tf.ensure_shape(image, (*crop_size, 3))
+    image = tf.ensure_shape(normalize(image), (*crop_size, 3))
     mask = tf.ensure_shape(tf.cast(mask, tf.int32), crop_size)
     return image, mask
 

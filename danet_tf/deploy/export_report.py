@@ -10,13 +10,14 @@ from danet_tf.data.catalog import class_names_for
 from danet_tf.data.pipeline import build_train_dataset, load_examples
 from danet_tf.deploy import export
 from danet_tf.files import write_text
-from danet_tf.models.preprocessing import normalize
+from danet_tf.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, normalize
 
 
 def _center_crop_or_pad(image, size):
-    """Normalised `(H, W, 3)` -> `(size[0], size[1], 3)` (top-left pad with the mean)."""
+    """Normalised `(H, W, 3)` -> `(size[0], size[1], 3)` (bottom/right padded with black)."""
     height, width = size
-    out = np.zeros((height, width, 3), np.float32)
+    out = np.empty((height, width, 3), np.float32)
+    out[...] = -np.asarray(IMAGENET_MEAN) / np.asarray(IMAGENET_STD)
     top = max((image.shape[0] - height) // 2, 0)
     left = max((image.shape[1] - width) // 2, 0)
     crop = image[top: top + height, left: left + width]

@@ -3,7 +3,8 @@
 
 For each scale the image is resized (long side `base_size * scale`, bilinear,
 align_corners=True), run whole or in `crop_size` windows with stride
-`crop_size * stride_rate` (windows padded with the mean), and turned into
+`crop_size * stride_rate` (windows padded with black, `-mean / std`, as the
+official `pad_image`), and turned into
 scores `exp(logits + flipped logits)` (flip) or `exp(logits)`; window scores
 are averaged where windows overlap, resized back to the input size and
 summed over scales. The class is the argmax of the sum.
@@ -13,7 +14,7 @@ import math
 
 import numpy as np
 
-from danet_tf.models.preprocessing import normalize
+from danet_tf.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, normalize
 from danet_tf.models.resize import resize_bilinear
 
 
@@ -24,10 +25,19 @@ def _resize(x, height, width):
     return np.asarray(resize_bilinear(x, (height, width), True))
 
 
+BLACK = -np.asarray(IMAGENET_MEAN) / np.asarray(IMAGENET_STD)
+
+
 def _pad(x, height, width):
-    """Pads bottom/right with 0 (the mean of a normalised image)."""
+    """Pads a normalised `(1, h, w, 3)` bottom/right to `(height, width)` with
+    black, `-mean / std` per channel (the official `pad_image`)."""
     ph, pw = max(height - x.shape[1], 0), max(width - x.shape[2], 0)
-    return np.pad(x, ((0, 0), (0, ph), (0, pw), (0, 0))) if ph or pw else x
+    if not (ph or pw):
+        return x
+    out = np.empty((x.shape[0], x.shape[1] + ph, x.shape[2] + pw, x.shape[3]), x.dtype)
+    out[...] = BLACK.astype(x.dtype)
+    out[:, : x.shape[1], : x.shape[2]] = x
+    return out
 
 
 class Segmenter:

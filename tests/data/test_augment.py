@@ -36,14 +36,30 @@ def test_train_transform_shapes_values_and_mask_not_interpolated(seed):
             <= float(tf.reduce_max(out_image)) <= hi + 1e-5)
 
 
-def test_padding_is_ignore_label_and_mean():
+def test_padding_is_ignore_label_and_black():
     image, mask = _example(10, 12)
-    padded_image, padded_mask = augment.pad_to_size(augment.normalize(image), mask, (16, 20))
+    padded_image, padded_mask = augment.pad_to_size(tf.cast(image, tf.float32), mask, (16, 20))
     assert padded_mask.shape == (16, 20)
     assert np.all(padded_mask.numpy()[10:] == 255) and np.all(padded_mask.numpy()[:, 12:] == 255)
     np.testing.assert_array_equal(padded_mask.numpy()[:10, :12], mask)
-    # Zero after normalisation is the ImageNet mean colour.
+    # The official code pads the uint8 image with 0 (black) before normalising.
     assert np.all(padded_image.numpy()[10:] == 0.0)
+
+
+def test_training_crop_pads_with_black_after_normalisation():
+    """In a normalised crop the padding is black, `-mean / std`, not the mean (0)."""
+    image, mask = _example(20, 20, classes=(1,))
+    out_image, out_mask = augment.train_transform(
+        image, mask, tf.constant([0, 0], tf.int64), crop_size=(64, 64), scale_range=(0.5, 0.5),
+        flip=False,
+    )
+    black = -np.array(IMAGENET_MEAN) / np.array(IMAGENET_STD)
+    # The image is scaled to 10x10 and sits top-left in the 64x64 crop.
+    padded = np.ones((64, 64), bool)
+    padded[:10, :10] = False
+    assert np.all(out_mask.numpy()[padded] == 255)
+    np.testing.assert_allclose(out_image.numpy()[padded], np.broadcast_to(black, (padded.sum(), 3)),
+                               rtol=1e-6)
 
 
 def test_small_scale_pads_with_ignore():

@@ -65,3 +65,39 @@ def test_multi_scale_sums_resized_scores():
     ratio = scores / single
     assert np.median(ratio) == pytest.approx(3.0, rel=0.1)
     assert Segmenter(pointwise_logits, scales=(0.5, 1.0, 1.5)).predict(image).dtype == np.int32
+
+
+def _official_pad_image(img, mean, std, crop_size):
+    """PyTorch-Encoding's `pad_image` (NCHW), written out in NumPy."""
+    b, c, h, w = img.shape
+    padh = crop_size - h if h < crop_size else 0
+    padw = crop_size - w if w < crop_size else 0
+    pad_values = -np.array(mean) / np.array(std)
+    out = np.empty((b, c, h + padh, w + padw), img.dtype)
+    for i in range(c):
+        out[:, i] = np.pad(img[:, i], ((0, 0), (0, padh), (0, padw)),
+                           constant_values=pad_values[i])
+    return out
+
+
+def test_windows_are_padded_with_black_as_the_official_pad_image():
+    from danet_tf.deploy import inference
+    from danet_tf.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+
+    x = np.random.default_rng(0).normal(size=(1, 5, 7, 3)).astype("float32")
+    expected = _official_pad_image(x.transpose(0, 3, 1, 2), IMAGENET_MEAN, IMAGENET_STD, 9)
+    np.testing.assert_array_equal(inference._pad(x, 9, 9), expected.transpose(0, 2, 3, 1))
+
+    seen = []
+
+    def record(window):
+        seen.append(window)
+        return np.zeros((*window.shape[:3], 2), np.float32)
+
+    Segmenter(record, crop_size=16).scores(_image(10, 12))
+    black = (-np.array(IMAGENET_MEAN) / np.array(IMAGENET_STD)).astype(np.float32)
+    window = seen[0][0]
+    assert window.shape == (16, 16, 3)
+    np.testing.assert_allclose(window[10:], np.broadcast_to(black, window[10:].shape), rtol=1e-6)
+    np.testing.assert_allclose(window[:, 12:], np.broadcast_to(black, window[:, 12:].shape),
+                               rtol=1e-6)
