@@ -43,6 +43,8 @@ def parse_args(argv=None):
     parser.add_argument("--calibration-images", type=int, default=32)
     parser.add_argument("--probabilities", action="store_true", help="serve probabilities too")
     parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
+                        help="SavedModel compute precision (inputs and outputs unchanged)")
     return parser.parse_args(argv)
 
 
@@ -70,7 +72,7 @@ def main(argv=None):
         model, config.data, args.export_dir, name, args.version, args.formats,
         tflite_modes=args.tflite_modes, tflite_size=args.tflite_size,
         calibration_images=args.calibration_images, include_probabilities=args.probabilities,
-        overwrite=args.overwrite, class_names=config.data.class_names,
+        overwrite=args.overwrite, class_names=config.data.class_names, precision=args.precision,
     )
     print(json.dumps(report, indent=2))
     return report

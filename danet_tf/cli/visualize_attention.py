@@ -40,6 +40,8 @@ def main(argv=None):
     parser.add_argument("--points", type=parse_point, nargs="*")
     parser.add_argument("--dataset", default="synthetic")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
+                        help="compute precision of the model (the attention stays float32)")
     args = parser.parse_args(argv)
 
     import keras
@@ -47,6 +49,13 @@ def main(argv=None):
     import danet_tf  # noqa: F401
 
     model = keras.models.load_model(args.model)
+    if args.precision != "float32":
+        from danet_tf.deploy.loading import warn_if_bfloat16_is_emulated
+
+        warn_if_bfloat16_is_emulated(args.precision)
+        weights = model.get_weights()
+        model = type(model).from_config({**model.get_config(), "dtype": "mixed_bfloat16"})
+        model.set_weights(weights)
     image = read_rgb(args.image)
     height, width = image.shape[:2]
     points = args.points or [(height // 4, width // 4), (height // 4, 3 * width // 4),
@@ -56,7 +65,7 @@ def main(argv=None):
             raise SystemExit(f"point {y},{x} is outside the {height}x{width} image")
     pam, cam, grid = visualize.attention_maps(model, image)
     logits = model.inference_model()(normalize(image)[None], training=False)
-    classes = np.asarray(logits)[0].argmax(-1)
+    classes = keras.ops.convert_to_numpy(keras.ops.cast(logits, "float32"))[0].argmax(-1)
     prediction = palette_for(args.dataset, int(logits.shape[-1]))[classes]
 
     os.makedirs(args.out, exist_ok=True)

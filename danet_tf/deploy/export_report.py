@@ -40,7 +40,7 @@ def calibration_crops(data, size, count):
 
 def export_all(model, data, export_dir, name, version, formats, tflite_modes=export.TFLITE_MODES,
                tflite_size=None, calibration_images=32, include_probabilities=False,
-               overwrite=False, report_images=16, class_names=None):
+               overwrite=False, report_images=16, class_names=None, precision="float32"):
     """Exports `formats`; returns a dict of paths, sizes (bytes) and agreement.
 
     The exports share one BN-folded inference graph; the agreement is measured
@@ -52,8 +52,10 @@ def export_all(model, data, export_dir, name, version, formats, tflite_modes=exp
     report = {"labels": {"path": write_text(os.path.join(export_dir, name, "labels.txt"),
                                             "\n".join(names) + "\n")}}
     if "saved_model" in formats:
-        path = export.export_saved_model(net, export_dir, name, version, include_probabilities,
-                                         overwrite)
+        # bfloat16 (SavedModel only): folded from the model at that precision.
+        source = net if precision == "float32" else model
+        path = export.export_saved_model(source, export_dir, name, version, include_probabilities,
+                                         overwrite, precision)
         report["saved_model"] = {"path": path}
     if "tflite" in formats:
         size = tuple(tflite_size or data.crop_size)

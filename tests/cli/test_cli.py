@@ -54,6 +54,15 @@ def test_predict_writes_class_colour_and_overlay(model_path, image_path, tmp_pat
     assert colour.shape == overlay.shape == (40, 52, 3)
 
 
+def test_predict_in_bfloat16_agrees_with_float32(model_path, image_path, tmp_path):
+    predict.main([image_path, "--model", model_path, "--out", str(tmp_path / "f32")])
+    predict.main([image_path, "--model", model_path, "--out", str(tmp_path / "bf16"),
+                  "--precision", "bfloat16"])
+    f32 = np.asarray(Image.open(tmp_path / "f32" / "scene_classes.png"))
+    bf16 = np.asarray(Image.open(tmp_path / "bf16" / "scene_classes.png"))
+    assert np.mean(f32 == bf16) >= 0.95
+
+
 def test_evaluate_equals_the_training_metric(model_path, tmp_path):
     out = tmp_path / "eval.json"
     scores = evaluate.main(["--model", model_path, "--json", str(out)] +
