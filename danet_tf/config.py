@@ -84,7 +84,7 @@ class TrainConfig:
     mixed_precision: bool = False
     jit: bool = False
     eval_every_epochs: int = 1
-    export_formats: tuple = ("keras", "saved_model")  # + tflite, onnx
+    export_formats: tuple = ("keras", "saved_model")  # + tflite, openvino, onnx
 
 
 @dataclasses.dataclass

@@ -9,6 +9,8 @@ saved_model -> saved_models/<name>/<version>/   (TF Serving; refuses an existing
 tflite      -> saved_models/<name>/tflite/<name>_{fp32,fp16,dynamic_int8,int8}.tflite
                (int8 is calibrated on --calibration-images images of the preset's train split;
                the report compares each with Keras on the val split)
+openvino    -> saved_models/<name>/openvino/<version>/<name>.{xml,bin}  (dynamic H, W;
+               the report compares f32 and bf16 inference precision with Keras)
 onnx        -> saved_models/<name>/<name>.onnx      (needs tf2onnx; see README)
 """
 
@@ -19,7 +21,7 @@ import sys
 
 from danet_tf.cli import command
 
-FORMATS = ("saved_model", "tflite", "onnx")
+FORMATS = ("saved_model", "tflite", "openvino", "onnx")
 
 
 def parse_args(argv=None):

@@ -5,7 +5,7 @@
         --out predictions/ [--dataset synthetic|cityscapes|ade20k|pascal_voc] \
         [--crop 512 --stride-rate 0.667] [--scales 0.75 1.0 1.25] [--flip]
 
---model takes a .keras file or a SavedModel version directory.
+--model takes a .keras file, a SavedModel version directory or an OpenVINO .xml.
 """
 
 import argparse
@@ -23,7 +23,8 @@ from danet_tf.files import atomic_path
 
 
 def add_inference_args(parser):
-    parser.add_argument("--model", required=True, help=".keras file or SavedModel directory")
+    parser.add_argument("--model", required=True,
+                        help=".keras file, SavedModel directory or OpenVINO .xml")
     parser.add_argument("--crop", type=int, help="sliding-window size (default: whole image)")
     parser.add_argument("--stride-rate", type=float, default=2 / 3)
     parser.add_argument("--scales", type=float, nargs="+", default=[1.0])

@@ -194,6 +194,40 @@ def run_tflite(path, images):
     return np.stack(results)
 
 
+def export_openvino(model, directory, name, overwrite=False):
+    """Writes `directory/name.xml` + `.bin` (OpenVINO IR) of the BN-folded
+    fused-logits model, with dynamic batch, height and width; returns the
+    `.xml` path.
+
+    Input: ImageNet-normalised float32 `(B, H, W, 3)`; output: float32 logits
+    `(B, H, W, C)`. The directory is written whole and renamed into place,
+    refused when it exists unless `overwrite`. Run it with `run_openvino`;
+    its precision is a runtime choice (`INFERENCE_PRECISION_HINT`).
+    """
+    net = inference_graph(model)
+    spec = keras.InputSpec(shape=(None, None, None, 3), dtype="float32")
+    with atomic_path(directory, overwrite) as tmp:
+        os.makedirs(tmp)
+        net.export(os.path.join(tmp, f"{name}.xml"), format="openvino", verbose=False,
+                   input_signature=[spec])
+    return os.path.join(directory, f"{name}.xml")
+
+
+def compile_openvino(path, precision="float32"):
+    """An OpenVINO CPU compiled model of the `.xml` at `path`; `precision`
+    `"bfloat16"` sets `INFERENCE_PRECISION_HINT=bf16` (f32 otherwise)."""
+    import openvino as ov
+
+    hint = {"float32": "f32", "bfloat16": "bf16"}[precision]
+    return ov.Core().compile_model(path, "CPU", {"INFERENCE_PRECISION_HINT": hint})
+
+
+def run_openvino(compiled, images):
+    """Logits `(N, H, W, C)` float32 of normalised `(N, H, W, 3)` images."""
+    result = compiled(np.asarray(images, np.float32))
+    return np.asarray(result[compiled.output(0)], np.float32)
+
+
 def export_keras(model, path):
     """Saves the model as `.keras` via a temporary file and a rename."""
     with atomic_path(path) as tmp:

@@ -76,8 +76,31 @@ def export_all(model, data, export_dir, name, version, formats, tflite_modes=exp
                 "argmax_agreement": float(np.mean(logits.argmax(-1) == reference.argmax(-1))),
                 "max_abs_logit_diff": float(np.max(np.abs(logits - reference))),
             }
+    if "openvino" in formats:
+        report.update(_export_openvino(model, net, data, export_dir, name, version, overwrite,
+                                       report_images))
     if "onnx" in formats:
         path = export.export_onnx(net, os.path.join(export_dir, name, f"{name}.onnx"))
         report["onnx"] = {"path": path, "bytes": os.path.getsize(path)}
     return report
 
+
+
+def _export_openvino(model, net, data, export_dir, name, version, overwrite, report_images):
+    """OpenVINO IR in `name/openvino/<version>/`, compared with Keras at f32
+    and bf16 inference precision on val images (at the training crop size)."""
+    directory = os.path.join(export_dir, name, "openvino", str(int(version)))
+    path = export.export_openvino(net, directory, name, overwrite)
+    images = val_images(data, tuple(data.crop_size), report_images)
+    reference = np.asarray(model.inference_model()(images, training=False))
+    size = sum(os.path.getsize(os.path.join(directory, f)) for f in os.listdir(directory))
+    report = {}
+    for precision in ("float32", "bfloat16"):
+        logits = export.run_openvino(export.compile_openvino(path, precision), images)
+        report[f"openvino_{precision}"] = {
+            "path": path,
+            "bytes": size,
+            "argmax_agreement": float(np.mean(logits.argmax(-1) == reference.argmax(-1))),
+            "max_abs_logit_diff": float(np.max(np.abs(logits - reference))),
+        }
+    return report

@@ -31,8 +31,9 @@ def load_logits_fn(path, precision="float32"):
     """A callable normalised `(1, H, W, 3)` float32 -> logits, and the class count.
 
     Accepts a `.keras` file (the fused-logits branch of `DANet`, at
-    `precision`) or a SavedModel directory written by `danet_tf.deploy.export`
-    (its `predict_logits` signature, at the precision it was exported with).
+    `precision`), a SavedModel directory written by `danet_tf.deploy.export`
+    (its `predict_logits` signature, at the precision it was exported with)
+    or an OpenVINO `.xml` (`precision` is its inference precision hint).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"--precision must be one of {PRECISIONS}. Received: {precision!r}")
@@ -49,9 +50,20 @@ def load_logits_fn(path, precision="float32"):
 
         num_classes = int(signature.structured_outputs["logits"].shape[-1])
         return logits_fn, num_classes
+    if path.endswith(".xml"):
+        from danet_tf.deploy.export import compile_openvino, run_openvino
+
+        warn_if_bfloat16_is_emulated(precision)
+        compiled = compile_openvino(path, precision)
+
+        def openvino_logits(x):
+            return run_openvino(compiled, x)
+
+        return openvino_logits, int(compiled.output(0).get_partial_shape()[-1].get_length())
     if not path.endswith(".keras"):
         raise ValueError(
-            f"--model must be a .keras file or a SavedModel directory. Received: {path!r}"
+            "--model must be a .keras file, a SavedModel directory or an OpenVINO .xml. "
+            f"Received: {path!r}"
         )
     import keras
 

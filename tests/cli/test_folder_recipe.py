@@ -36,8 +36,8 @@ def test_train_evaluate_export_on_a_folder_dataset(tmp_path):
                         num_classes=3)
     make_folder_dataset(str(tmp_path / "data" / "mine"), "val", count=2, size=(40, 48),
                         num_classes=3, seed=1)
-    train = _script("train", *README, *SMALL, "--set", "train.export_formats=[keras, saved_model]",
-                    cwd=tmp_path)
+    train = _script("train", *README, *SMALL,
+                    "--set", "train.export_formats=[keras, saved_model, openvino]", cwd=tmp_path)
     out = train.stdout
     assert "data          folder (folder): 6 train / 2 val images" in out
     for name in NAMES:
@@ -47,6 +47,8 @@ def test_train_evaluate_export_on_a_folder_dataset(tmp_path):
     export_dir = tmp_path / "saved_models" / "danet50_folder"
     assert (export_dir / "labels.txt").read_text().split() == NAMES
     assert (export_dir / "1" / "saved_model.pb").exists()
+    assert (export_dir / "openvino" / "1" / "danet50_folder.xml").exists()
+    assert "openvino_bfloat16" in out and "argmax_agreement" in out
     saved = json.loads((export_dir / "config.json").read_text())
     assert saved["data"]["class_names"] == NAMES
 
