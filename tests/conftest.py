@@ -1,3 +1,4 @@
+import gc
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -14,6 +15,15 @@ def _seed():
     np.random.seed(0)
     yield
     keras.config.set_dtype_policy("float32")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _free_memory_between_modules():
+    """Models of one test module are not kept alive (or cached by Keras) while
+    the next runs: keeps the suite's peak memory down."""
+    yield
+    keras.backend.clear_session()
+    gc.collect()
 
 
 def pytest_collection_modifyitems(config, items):
