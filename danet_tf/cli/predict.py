@@ -15,15 +15,17 @@ import numpy as np
 from PIL import Image
 
 from danet_tf.cli import command
-from danet_tf.data.catalog import palette_for
+from danet_tf.config import load_config_for_model
+from danet_tf.data.catalog import class_names_for, palette_for
 from danet_tf.data.images import read_rgb
+from danet_tf.deploy import visualize
 from danet_tf.deploy.inference import Segmenter
 from danet_tf.deploy.loading import load_logits_fn
 from danet_tf.files import atomic_path
 
 
-def add_inference_args(parser):
-    parser.add_argument("--model", required=True,
+def add_inference_args(parser, model_required=True):
+    parser.add_argument("--model", required=model_required,
                         help=".keras file, SavedModel directory or OpenVINO .xml")
     parser.add_argument("--crop", type=int, help="sliding-window size (default: whole image)")
     parser.add_argument("--stride-rate", type=float, default=2 / 3)
@@ -54,15 +56,27 @@ def save_png(array, path, palette=None):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("images", nargs="+")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--dataset", default="synthetic", help="palette: cityscapes, ade20k, ...")
+    parser.add_argument("images", nargs="*")
+    parser.add_argument("--out", help="output folder")
+    parser.add_argument("--sample", metavar="PNG",
+                        help="write a sample scene (an embedded synthetic image) to try the "
+                             "commands on, and exit")
+    parser.add_argument("--dataset", help="palette and class names: cityscapes, pascal_voc, "
+                        "synthetic, ... (default: the run's config next to the model)")
     parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity")
-    add_inference_args(parser)
+    add_inference_args(parser, model_required=False)
     args = parser.parse_args(argv)
+    if args.sample:
+        return write_sample(args.sample)
+    if not (args.images and args.out and args.model):
+        parser.error("give IMAGES, --out and --model (or --sample PNG)")
 
     segmenter, num_classes = make_segmenter(args)
-    palette = palette_for(args.dataset, num_classes)
+    config, _ = load_config_for_model(args.model, None, None)
+    dataset = args.dataset or config.data.name
+    names = (config.data.class_names if not args.dataset and config.data.num_classes == num_classes
+             else None) or class_names_for(dataset, num_classes)
+    palette = palette_for(dataset, num_classes)
     os.makedirs(args.out, exist_ok=True)
     for path in args.images:
         image = read_rgb(path)
@@ -70,10 +84,22 @@ def main(argv=None):
         stem = os.path.splitext(os.path.basename(path))[0]
         dtype = np.uint8 if num_classes <= 256 else np.uint16
         save_png(classes.astype(dtype), os.path.join(args.out, f"{stem}_classes.png"))
-        save_png(classes, os.path.join(args.out, f"{stem}_color.png"), palette)
-        overlay = (1 - args.alpha) * image + args.alpha * palette[classes]
-        save_png(overlay.astype(np.uint8), os.path.join(args.out, f"{stem}_overlay.png"))
+        colour = visualize.with_legend(palette[classes], palette, names, classes)
+        save_png(colour, os.path.join(args.out, f"{stem}_color.png"))
+        blend = visualize.overlay(image, classes, palette, names, args.alpha)
+        save_png(visualize.with_legend(blend, palette, names, classes),
+                 os.path.join(args.out, f"{stem}_overlay.png"))
         print(f"{path}: {os.path.join(args.out, stem)}_{{classes,color,overlay}}.png")
+
+
+def write_sample(path):
+    """Writes one embedded synthetic scene (a val scene of the quick start)."""
+    from danet_tf.data.synthetic import make_scene
+
+    image, _ = make_scene(np.random.default_rng(2026), 256, 256)
+    save_png(np.asarray(image, np.uint8), path)
+    print(f"wrote a sample scene to {path}")
+    return path
 
 
 if __name__ == "__main__":

@@ -88,3 +88,45 @@ def figure_sheet(panels, titles, columns=4, pad=6):
         draw.text((left, top), title, fill=(0, 0, 0))
         sheet.paste(Image.fromarray(panel), (left, top + 14))
     return np.asarray(sheet)
+
+
+def class_boundaries(classes):
+    """`(H, W)` bool: pixels whose right or lower neighbour has another class."""
+    edges = np.zeros(classes.shape, bool)
+    edges[:, :-1] |= classes[:, 1:] != classes[:, :-1]
+    edges[:-1, :] |= classes[1:, :] != classes[:-1, :]
+    return edges
+
+
+def overlay(image, classes, palette, class_names, alpha=0.5):
+    """The image with each object tinted in its class colour and outlined.
+
+    Pixels of a class named "background" stay as in the image (untinted), and
+    every class boundary is drawn in white, so an object whose own colour
+    matches its class colour still shows its outline.
+    """
+    tinted = (1 - alpha) * image + alpha * palette[classes]
+    background = [i for i, name in enumerate(class_names) if name == "background"]
+    keep = np.isin(classes, background)
+    out = np.where(keep[..., None], image, tinted)
+    out[class_boundaries(classes)] = 255
+    return out.astype(np.uint8)
+
+
+def with_legend(picture, palette, class_names, classes, swatch=12):
+    """`picture` with a legend below it: a swatch and the name of every class
+    present in `classes`, with its share of the pixels."""
+    present, counts = np.unique(classes, return_counts=True)
+    rows = [(int(c), f"{class_names[c] if c < len(class_names) else c} "
+             f"({100.0 * n / classes.size:.1f} %)") for c, n in zip(present, counts)]
+    width = max(picture.shape[1], 160)
+    sheet = Image.new("RGB", (width, picture.shape[0] + 6 + (swatch + 4) * len(rows)),
+                      (255, 255, 255))
+    sheet.paste(Image.fromarray(picture), (0, 0))
+    draw = ImageDraw.Draw(sheet)
+    for i, (c, text) in enumerate(rows):
+        top = picture.shape[0] + 4 + i * (swatch + 4)
+        draw.rectangle([4, top, 4 + swatch, top + swatch], fill=tuple(int(v) for v in palette[c]),
+                       outline=(0, 0, 0))
+        draw.text((10 + swatch, top), text, fill=(0, 0, 0))
+    return np.asarray(sheet)

@@ -17,6 +17,7 @@ from danet_tf import DANet
 from danet_tf.cli import evaluate, predict, serving_client, visualize_attention
 from danet_tf.cli import export as export_cli
 from danet_tf.config import load_config
+from danet_tf.data.catalog import palette_for
 from danet_tf.data.pipeline import build_eval_dataset
 from danet_tf.train.metrics import SegmentationMetric
 
@@ -51,7 +52,17 @@ def test_predict_writes_class_colour_and_overlay(model_path, image_path, tmp_pat
     colour = np.asarray(Image.open(tmp_path / "scene_color.png"))
     overlay = np.asarray(Image.open(tmp_path / "scene_overlay.png"))
     assert classes.shape == (40, 52) and classes.max() < 6
-    assert colour.shape == overlay.shape == (40, 52, 3)
+    # The picture on top, a legend of the classes present below it.
+    palette = palette_for("synthetic", 6)
+    np.testing.assert_array_equal(colour[:40, :52], palette[classes])
+    assert colour.shape[0] > 40 and overlay.shape == colour.shape
+
+
+def test_predict_writes_a_sample_scene(tmp_path):
+    path = str(tmp_path / "sample.png")
+    predict.main(["--sample", path])
+    image = np.asarray(Image.open(path))
+    assert image.shape == (256, 256, 3) and image.std() > 10
 
 
 def test_predict_in_bfloat16_agrees_with_float32(model_path, image_path, tmp_path):
