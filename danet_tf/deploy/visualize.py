@@ -1,4 +1,5 @@
-"""Attention pictures: PAM rows as heatmaps over the image, and the CAM matrix.
+"""Pictures: PAM rows as heatmaps over the image, the CAM matrix and its
+per-channel response maps (the paper's Figure 5), overlays and legends.
 
 The position attention of pixel `i` is row `i` of `softmax(Q K^T)`, an
 `(h, w)` map over the layer4 grid (the paper's `s_ji`, Fig. 4): which pixels,
@@ -6,6 +7,7 @@ near or far, feed pixel `i`. The channel attention is the `(C, C)` matrix of
 `softmax(rowmax(E) - E)`.
 """
 
+import keras
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -48,13 +50,63 @@ def colormap(values):
     return (stops[low[..., 0]] * (1 - frac) + stops[low[..., 0] + 1] * frac).astype(np.uint8)
 
 
-def pam_heatmap(pam_row, grid, image, alpha=0.6):
-    """One attention row over the image: `(H, W, 3)` uint8 overlay."""
-    heat = pam_row.reshape(grid)
-    heat = (heat - heat.min()) / max(heat.max() - heat.min(), 1e-12)
+def heatmap(values, image, alpha=0.6, low=None, high=None):
+    """`(h, w)` values upsampled (align-corners) over the image, coloured from
+    `low` to `high` (default: their min and max): `(H, W, 3)` uint8."""
+    low = float(values.min()) if low is None else low
+    high = float(values.max()) if high is None else high
+    heat = (values - low) / max(high - low, 1e-12)
     up = np.asarray(resize_bilinear(heat[None, ..., None].astype(np.float32),
                                     image.shape[:2], True))[0, ..., 0]
     return ((1 - alpha) * image + alpha * colormap(up)).astype(np.uint8)
+
+
+def pam_heatmap(pam_row, grid, image, alpha=0.6):
+    """One attention row over the image: `(H, W, 3)` uint8 overlay."""
+    return heatmap(pam_row.reshape(grid), image, alpha)
+
+
+def with_colour_bar(panel, low, high, width=12):
+    """`panel` with a vertical colour bar on its right, labelled `low`..`high`."""
+    height = panel.shape[0]
+    ramp = colormap(np.linspace(1.0, 0.0, height))[:, None, :].repeat(width, axis=1)
+    sheet = Image.new("RGB", (panel.shape[1] + width + 52, height), (255, 255, 255))
+    sheet.paste(Image.fromarray(panel), (0, 0))
+    sheet.paste(Image.fromarray(ramp), (panel.shape[1] + 2, 0))
+    draw = ImageDraw.Draw(sheet)
+    draw.text((panel.shape[1] + width + 4, 0), f"{high:.2g}", fill=(0, 0, 0))
+    draw.text((panel.shape[1] + width + 4, height - 11), f"{low:.2g}", fill=(0, 0, 0))
+    return np.asarray(sheet)
+
+
+def channel_responses(model, image, classes, class_id, top=3):
+    """The Figure-5 view of channel attention for one class.
+
+    With `X` the channel branch's input (`conv5c`) and `Y = CAM(X)` its
+    output, the channels whose mean response over the pixels predicted as
+    `class_id` grows most through the module.
+
+    Args:
+        classes: `(H, W)` predicted class map of `image`.
+
+    Returns:
+        A list of `(channel, before (h, w), after (h, w), gain)`.
+    """
+    head = model.get_layer("head")
+    x = np.asarray(normalize(image))[None]
+    features = model.get_layer("backbone")(x, training=False)["layer4"]
+    before = head.get_layer("conv5c")(features, training=False)
+    after = head.get_layer("sc")(before)
+    before = keras.ops.convert_to_numpy(keras.ops.cast(before, "float32"))[0]
+    after = keras.ops.convert_to_numpy(keras.ops.cast(after, "float32"))[0]
+    grid = before.shape[:2]
+    region = np.asarray(Image.fromarray((classes == class_id).astype(np.uint8) * 255).resize(
+        (grid[1], grid[0]), Image.BILINEAR)) > 127
+    if not region.any():
+        region = np.ones(grid, bool)
+    gain = after[region].mean(0) - before[region].mean(0)
+    channels = np.argsort(gain)[::-1][:top]
+    return [(int(c), before[..., c], after[..., c], float(gain[c])) for c in channels]
 
 
 def cam_picture(cam, size=256):

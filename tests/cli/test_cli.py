@@ -88,14 +88,18 @@ def test_evaluate_equals_the_training_metric(model_path, tmp_path):
     assert result["images"] == 6 and set(result["per_class_iou"]) >= {"background", "dots"}
 
 
-def test_attention_pictures(model_path, image_path, tmp_path):
+def test_attention_pictures(model_path, image_path, tmp_path, capsys):
     visualize_attention.main([image_path, "--model", model_path, "--out", str(tmp_path),
-                              "--points", "5,5", "30,40"])
+                              "--points", "5,5", "30,40", "--cam-class", "dots"])
     for name in ("pam_5_5.png", "pam_30_40.png", "cam.png", "sheet.png"):
         assert (tmp_path / name).exists(), name
     heat = np.asarray(Image.open(tmp_path / "pam_30_40.png"))
-    assert heat.shape == (40, 52, 3)
+    assert heat.shape[0] == 40 and heat.shape[1] > 52  # the image and its colour bar
     assert np.asarray(Image.open(tmp_path / "cam.png")).shape[:2] == (40, 40)
+    # The Figure-5 view: three channels, each before and after the channel attention.
+    channels = sorted(p.name for p in tmp_path.glob("cam_channel*_*.png"))
+    assert len(channels) == 6 and sum(name.endswith("_after.png") for name in channels) == 3
+    assert "'dots'" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="outside"):
         visualize_attention.main([image_path, "--model", model_path, "--out", str(tmp_path),
                                   "--points", "100,5"])
