@@ -57,6 +57,12 @@ def test_train_evaluate_export_on_a_folder_dataset(tmp_path):
                        cwd=tmp_path)
     for name in NAMES:
         assert f"| {name} |" in evaluate.stdout
+    # The pictures use the run's class names too.
+    make_folder_dataset(str(tmp_path / "pics"), "x", count=1, size=(40, 48), num_classes=3)
+    pictures = _script("visualize_attention", str(tmp_path / "pics" / "x" / "images" / "img0.png"),
+                       "--model", str(export_dir / "danet50_folder.keras"), "--out", "att",
+                       "--cam-class", "dog", cwd=tmp_path)
+    assert "'dog'" in pictures.stdout
     # The same command again resumes the finished run instead of starting over.
     again = _script("train", *README, *SMALL, "--set", "train.export_formats=[keras]",
                     cwd=tmp_path)

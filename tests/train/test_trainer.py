@@ -92,6 +92,16 @@ def test_jax_data_parallel_on_two_devices_equals_one_device(tmp_path):
         np.testing.assert_allclose(two[key], one[key], rtol=0, atol=1e-4 * scale, err_msg=key)
 
 
+def test_a_run_that_never_validated_inside_fit_still_keeps_its_best_model(tmp_path):
+    """epochs (2) below eval_every_epochs (5): the final evaluation is the
+    run's validation, its best model is recorded and exported."""
+    summary = _run(tmp_path, "onedevice", "train.eval_every_epochs=5")
+    best = json.loads((tmp_path / "model" / "best.json").read_text())
+    assert summary["best_val_miou"] == best["miou"] >= 0.0
+    assert best["epoch"] == 2
+    assert os.path.exists(summary["keras_model"])
+
+
 def _free_ports(n):
     sockets = [socket.socket() for _ in range(n)]
     for s in sockets:
