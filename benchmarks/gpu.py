@@ -167,6 +167,9 @@ def main():
                         f"| {result['seconds']:.4f} | {peak} | {result['device']} |")
         else:
             rows.append(f"| {name} | {framework} | failed | | {result['error'][-120:]!r} |")
+    if args.tiny:
+        print("--tiny: every size shrunk to a few dozen pixels, a smoke run of the plumbing; "
+              "these numbers mean nothing.\n")
     print("| case | implementation | median s | peak GPU memory GiB | device |")
     print("|---|---|---|---|---|")
     print("\n".join(rows))
