@@ -164,8 +164,13 @@ def train(config, strategy_name="auto", verbose=1, mode="auto"):
     prepare_run_directory(config, mode)
     if t.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    dist = distribute.setup_distribution(strategy_name)
     # Same initial weights on every run (and every worker) for a given seed.
+    # On JAX seed before keras.distribution is set up (repeated 2-device runs
+    # were not repeatable otherwise); on TensorFlow the strategy comes first
+    # (multi-worker collectives must be configured before the runtime starts).
+    if keras.backend.backend() != "tensorflow":
+        keras.utils.set_random_seed(config.data.seed)
+    dist = distribute.setup_distribution(strategy_name)
     keras.utils.set_random_seed(config.data.seed)
     chief = dist.is_chief
     os.makedirs(t.model_dir, exist_ok=True)
