@@ -72,11 +72,7 @@ def main(argv=None):
         parser.error("give IMAGES, --out and --model (or --sample PNG)")
 
     segmenter, num_classes = make_segmenter(args)
-    config, _ = load_config_for_model(args.model, None, None)
-    dataset = args.dataset or config.data.name
-    names = (config.data.class_names if not args.dataset and config.data.num_classes == num_classes
-             else None) or class_names_for(dataset, num_classes)
-    palette = palette_for(dataset, num_classes)
+    names, palette = class_names_and_palette(args.model, args.dataset, num_classes)
     os.makedirs(args.out, exist_ok=True)
     for path in args.images:
         image = read_rgb(path)
@@ -90,6 +86,17 @@ def main(argv=None):
         save_png(visualize.with_legend(blend, palette, names, classes),
                  os.path.join(args.out, f"{stem}_overlay.png"))
         print(f"{path}: {os.path.join(args.out, stem)}_{{classes,color,overlay}}.png")
+
+
+def class_names_and_palette(model_path, dataset, num_classes):
+    """Class names and colours for a model's pictures: `dataset`'s when given,
+    else those of the run's config saved next to the model."""
+    config, _ = load_config_for_model(model_path, None, None)
+    names = None
+    if not dataset and config.data.num_classes == num_classes:
+        names = config.data.class_names
+    dataset = dataset or config.data.name
+    return names or class_names_for(dataset, num_classes), palette_for(dataset, num_classes)
 
 
 def write_sample(path):

@@ -21,9 +21,7 @@ import os
 import numpy as np
 
 from danet_tf.cli import command
-from danet_tf.cli.predict import save_png
-from danet_tf.config import load_config_for_model
-from danet_tf.data.catalog import class_names_for, palette_for
+from danet_tf.cli.predict import class_names_and_palette, save_png
 from danet_tf.data.images import read_rgb
 from danet_tf.deploy import visualize
 from danet_tf.models.preprocessing import normalize
@@ -76,11 +74,7 @@ def main(argv=None):
     logits = model.inference_model()(normalize(image)[None], training=False)
     classes = keras.ops.convert_to_numpy(keras.ops.cast(logits, "float32"))[0].argmax(-1)
     num_classes = int(logits.shape[-1])
-    config, _ = load_config_for_model(args.model, None, None)
-    dataset = args.dataset or config.data.name
-    names = (config.data.class_names if not args.dataset and config.data.num_classes == num_classes
-             else None) or class_names_for(dataset, num_classes)
-    palette = palette_for(dataset, num_classes)
+    names, palette = class_names_and_palette(args.model, args.dataset, num_classes)
     head = model.get_layer("head")
     pam_gamma = float(keras.ops.convert_to_numpy(head.get_layer("sa").gamma)[0])
     cam_gamma = float(keras.ops.convert_to_numpy(head.get_layer("sc").gamma)[0])
