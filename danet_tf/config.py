@@ -1,6 +1,7 @@
 """Experiment configuration: typed dataclasses, YAML presets, `key=value` overrides."""
 
 import dataclasses
+import json
 import os
 import typing
 
@@ -95,6 +96,10 @@ class ExperimentConfig:
 
     def to_dict(self):
         return dataclasses.asdict(self)
+
+    def to_json(self):
+        """The config as JSON (tuples as lists), as runs save it in config.json."""
+        return json.dumps(self.to_dict(), indent=2, default=list)
 
 
 def _coerce(value, current, where, checked=True):

@@ -60,9 +60,7 @@ def main(argv=None):
         from danet_tf.deploy.loading import warn_if_bfloat16_is_emulated
 
         warn_if_bfloat16_is_emulated(args.precision)
-        weights = model.get_weights()
-        model = type(model).from_config({**model.get_config(), "dtype": "mixed_bfloat16"})
-        model.set_weights(weights)
+        model = model.with_precision(args.precision)
     image = read_rgb(args.image)
     height, width = image.shape[:2]
     points = args.points or [(height // 4, width // 4), (height // 4, 3 * width // 4),

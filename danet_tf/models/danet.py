@@ -156,15 +156,7 @@ class DANet(keras.Model):
                 the weights; inputs and logits stay float32. Fast on CPUs
                 with AMX / AVX512-BF16 and on TPUs, slower elsewhere.
         """
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}. Received: {precision!r}")
-        model = self
-        if precision != self.dtype_policy.compute_dtype and precision == "bfloat16":
-            model = DANet.from_config({**self.get_config(), "dtype": "mixed_bfloat16"})
-            model.set_weights(self.get_weights())
-        elif precision == "float32" and self.dtype_policy.compute_dtype != "float32":
-            model = DANet.from_config({**self.get_config(), "dtype": "float32"})
-            model.set_weights(self.get_weights())
+        model = self.with_precision(precision)
         if fold_batch_norm:
             model = fold_batch_norm_fn(model)
         logits = model.output["logits"]
@@ -172,6 +164,18 @@ class DANet(keras.Model):
             logits = keras.layers.Activation("linear", dtype="float32", name="float32_logits")(
                 logits)
         return keras.Model(model.input, logits, name=f"{self.name}_inference")
+
+    def with_precision(self, precision):
+        """This model if it computes at `precision` (`"float32"` or
+        `"bfloat16"`), else a copy with the weights that does."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}. Received: {precision!r}")
+        if self.dtype_policy.compute_dtype == precision:
+            return self
+        dtype = "mixed_bfloat16" if precision == "bfloat16" else "float32"
+        model = DANet.from_config({**self.get_config(), "dtype": dtype})
+        model.set_weights(self.get_weights())
+        return model
 
     def get_config(self):
         return {

@@ -64,7 +64,7 @@ def prepare_run_directory(config, mode="auto"):
         return
     with open(saved_path) as f:
         saved = json.load(f)
-    differences = config_differences(saved, json.loads(json.dumps(config.to_dict(), default=list)))
+    differences = config_differences(saved, json.loads(config.to_json()))
     if differences:
         raise ValueError(
             f"{model_dir} holds checkpoints of another run ({saved_path}): "

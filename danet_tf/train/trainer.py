@@ -131,7 +131,7 @@ def export_best(config, weights_path):
     # The run's config beside the model: `danet-export` reads class names,
     # input size and calibration data from it.
     write_text(os.path.join(t.export_dir, t.name, "config.json"),
-               json.dumps(config.to_dict(), indent=2, default=list))
+               config.to_json())
     formats = [f for f in t.export_formats if f != "keras"]
     version = next_version(t.export_dir, t.name)
     if formats and keras.backend.backend() == "tensorflow":
@@ -176,7 +176,7 @@ def train(config, strategy_name="auto", verbose=1, mode="auto"):
     os.makedirs(t.model_dir, exist_ok=True)
     if chief:
         write_text(os.path.join(t.model_dir, "config.json"),
-                   json.dumps(config.to_dict(), indent=2, default=list))
+                   config.to_json())
 
     class_names = (config.data.class_names
                    or class_names_for(config.data.name, config.data.num_classes))
