@@ -32,15 +32,18 @@ def add_inference_args(parser, model_required=True):
     parser.add_argument("--scales", type=float, nargs="+", default=[1.0])
     parser.add_argument("--base-size", type=int, help="long side at scale 1.0")
     parser.add_argument("--flip", action="store_true")
+    parser.add_argument("--batch-size", type=int, default=4,
+                        help="most images per model call (a window and its flip are two); "
+                             "default 4")
     parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                         help="compute precision of a .keras model (bfloat16: fast on CPUs with "
-                             "AMX / AVX512-BF16)")
+                             "AMX, slower than float32 without it)")
 
 
 def make_segmenter(args):
     logits_fn, num_classes = load_logits_fn(args.model, args.precision)
     segmenter = Segmenter(logits_fn, args.crop, args.stride_rate, args.scales, args.flip,
-                          args.base_size)
+                          args.base_size, args.batch_size)
     return segmenter, num_classes
 
 

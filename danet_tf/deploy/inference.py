@@ -7,7 +7,8 @@ align_corners=True), run whole or in `crop_size` windows with stride
 official `pad_image`), and turned into
 scores `exp(logits + flipped logits)` (flip) or `exp(logits)`; window scores
 are averaged where windows overlap, resized back to the input size and
-summed over scales. The class is the argmax of the sum.
+summed over scales. The class is the argmax of the sum. Unlike the official
+loop, windows and their flips are batched into few model calls.
 """
 
 import math
@@ -19,10 +20,10 @@ from danet_tf.models.resize import resize_bilinear
 
 
 def _resize(x, height, width):
-    """`(1, h, w, C)` float -> `(1, height, width, C)`, align_corners=True."""
+    """`(1, h, w, C)` float32 -> `(1, height, width, C)`, align_corners=True."""
     if x.shape[1:3] == (height, width):
         return x
-    return np.asarray(resize_bilinear(x, (height, width), True))
+    return np.asarray(resize_bilinear(x, (height, width), True), np.float32)
 
 
 BLACK = -np.asarray(IMAGENET_MEAN) / np.asarray(IMAGENET_STD)
@@ -40,76 +41,102 @@ def _pad(x, height, width):
     return out
 
 
+def scaled_size(height, width, long_side):
+    """`(h, w)` with the long side `ceil(long_side)` and the aspect ratio kept
+    (rounded as the official `MultiEvalModule`)."""
+    long_side = math.ceil(long_side)
+    if height > width:
+        return long_side, int(width * long_side / height + 0.5)
+    return int(height * long_side / width + 0.5), long_side
+
+
+def window_grid(height, width, crop, stride):
+    """The official sliding windows over a `(height, width)` image (already
+    padded to at least `crop`): `[(h0, h1, w0, w1), ...]`, row by row; the
+    last window of a row or column may be shorter than `crop`."""
+    rows = int(math.ceil((height - crop) / stride)) + 1
+    cols = int(math.ceil((width - crop) / stride)) + 1
+    return [(i * stride, min(i * stride + crop, height), j * stride, min(j * stride + crop, width))
+            for i in range(rows) for j in range(cols)]
+
+
 class Segmenter:
     """Predicts class maps for images of any size.
 
+    Windows (and their mirror images, with `flip`) go to `logits_fn` in
+    batches of at most `batch_size` images, and each batch is fused as it
+    comes back, in float32 as the official code does on its GPU: memory stays
+    bounded by one batch of logits plus the score maps of one scale.
+
     Args:
-        logits_fn: callable mapping normalised float32 images `(1, h, w, 3)`
-            to logits `(1, h, w, num_classes)` (e.g. `DANet.inference_model()`).
+        logits_fn: callable mapping normalised float32 images `(B, h, w, 3)`
+            to logits `(B, h, w, num_classes)` (e.g. `DANet.inference_model()`,
+            or `danet_tf.deploy.loading.load_logits_fn`).
         crop_size: int or None. Sliding-window size; `None` runs whole images.
         stride_rate: float. Window stride as a fraction of `crop_size`
-            (official: 2/3 single-scale, 1/2 multi-scale).
+            (official: 2/3).
         scales: sequence of floats. Test scales.
         flip: bool. Adds the horizontally flipped prediction.
         base_size: int or None. Long side at scale 1.0; `None` keeps the
             image's own size.
+        batch_size: int. Most images per `logits_fn` call (a window and its
+            flip count as two).
     """
 
     def __init__(self, logits_fn, crop_size=None, stride_rate=2 / 3, scales=(1.0,), flip=False,
-                 base_size=None):
+                 base_size=None, batch_size=4):
+        if batch_size < (2 if flip else 1):
+            raise ValueError(f"batch_size must be at least {2 if flip else 1} "
+                             f"(flip={flip}). Received: {batch_size}")
         self.logits_fn = logits_fn
         self.crop_size = crop_size
         self.stride_rate = stride_rate
         self.scales = tuple(scales)
         self.flip = flip
         self.base_size = base_size
+        self.batch_size = batch_size
 
-    def _logits(self, x):
-        return np.asarray(self.logits_fn(x.astype(np.float32)), np.float64)
-
-    def _window_scores(self, x):
-        """exp(logits [+ flipped logits]) of one normalised input."""
-        logits = self._logits(x)
+    def _window_scores(self, windows):
+        """exp(logits [+ flipped logits of the mirrored windows]), `(n, h, w, C)`
+        float32, for normalised windows `(n, h, w, 3)` of one size."""
+        batch = np.concatenate([windows, windows[:, :, ::-1]]) if self.flip else windows
+        logits = np.asarray(self.logits_fn(np.ascontiguousarray(batch, np.float32)), np.float32)
         if self.flip:
-            logits = logits + self._logits(x[:, :, ::-1])[:, :, ::-1]
+            n = len(windows)
+            logits = logits[:n] + logits[n:, :, ::-1]
         return np.exp(logits)
 
     def _scale_scores(self, x):
-        """Scores of one resized image, whole or by sliding window."""
+        """Scores `(1, h, w, C)` of one resized image, whole or by sliding window."""
         height, width = x.shape[1:3]
         crop = self.crop_size
         if crop is None:
             return self._window_scores(x)
-        if max(height, width) <= crop:
-            return self._window_scores(_pad(x, crop, crop))[:, :height, :width]
         padded = _pad(x, crop, crop)
-        ph, pw = padded.shape[1:3]
-        stride = int(crop * self.stride_rate)
-        scores, counts = None, np.zeros((1, ph, pw, 1))
-        for i in range(int(math.ceil((ph - crop) / stride)) + 1):
-            for j in range(int(math.ceil((pw - crop) / stride)) + 1):
-                h0, w0 = i * stride, j * stride
-                h1, w1 = min(h0 + crop, ph), min(w0 + crop, pw)
-                window = self._window_scores(_pad(padded[:, h0:h1, w0:w1], crop, crop))
-                if scores is None:
-                    scores = np.zeros((1, ph, pw, window.shape[-1]))
-                scores[:, h0:h1, w0:w1] += window[:, : h1 - h0, : w1 - w0]
-                counts[:, h0:h1, w0:w1] += 1
+        boxes = window_grid(*padded.shape[1:3], crop, int(crop * self.stride_rate))
+        per_call = self.batch_size // (2 if self.flip else 1)
+        scores = counts = None
+        for first in range(0, len(boxes), per_call):
+            chunk = boxes[first:first + per_call]
+            windows = np.concatenate([_pad(padded[:, h0:h1, w0:w1], crop, crop)
+                                      for h0, h1, w0, w1 in chunk])
+            window_scores = self._window_scores(windows)
+            if scores is None:
+                scores = np.zeros((1, *padded.shape[1:3], window_scores.shape[-1]), np.float32)
+                counts = np.zeros((1, *padded.shape[1:3], 1), np.float32)
+            for (h0, h1, w0, w1), window in zip(chunk, window_scores):
+                scores[0, h0:h1, w0:w1] += window[: h1 - h0, : w1 - w0]
+                counts[0, h0:h1, w0:w1] += 1
         return (scores / counts)[:, :height, :width]
 
     def scores(self, image):
-        """Fused scores `(H, W, num_classes)` float64 for a uint8 image `(H, W, 3)`."""
-        x = np.asarray(normalize(image))[None]
+        """Fused scores `(H, W, num_classes)` float32 for a uint8 image `(H, W, 3)`."""
+        x = np.asarray(normalize(image), np.float32)[None]
         height, width = x.shape[1:3]
         total = None
         for scale in self.scales:
-            long_side = math.ceil((self.base_size or max(height, width)) * scale)
-            if height > width:
-                size = (long_side, int(width * long_side / height + 0.5))
-            else:
-                size = (int(height * long_side / width + 0.5), long_side)
-            scores = self._scale_scores(_resize(x, *size))
-            scores = _resize(scores, height, width).astype(np.float64)
+            size = scaled_size(height, width, (self.base_size or max(height, width)) * scale)
+            scores = _resize(self._scale_scores(_resize(x, *size)), height, width)
             total = scores if total is None else total + scores
         return total[0]
 
