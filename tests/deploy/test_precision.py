@@ -47,8 +47,11 @@ def test_native_bfloat16_is_read_from_the_cpu_flags(tmp_path):
     with_amx.write_text("flags\t: fpu sse2 avx512f amx_bf16 amx_tile\n")
     without = tmp_path / "plain"
     without.write_text("flags\t: fpu sse2 avx2 avx512f\n")
+    avx512_only = tmp_path / "avx512_bf16"  # measured slower in bfloat16 than float32
+    avx512_only.write_text("flags\t: fpu sse2 avx2 avx512f avx512_bf16\n")
     assert loading.cpu_has_native_bfloat16(str(with_amx))
     assert not loading.cpu_has_native_bfloat16(str(without))
+    assert not loading.cpu_has_native_bfloat16(str(avx512_only))
     assert not loading.cpu_has_native_bfloat16(str(tmp_path / "missing"))
 
 
