@@ -12,10 +12,9 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np
-import tensorflow as tf
+from official import CASES as OFFICIAL_CASES  # benchmarks/official.py (this directory)
 
 
 def median_time(fn, repeats, warmup=1):
@@ -34,6 +33,8 @@ def peak_rss_mb():
 
 
 def pam(channels, height, width, block_size, repeats):
+    import tensorflow as tf
+
     from danet_tf.models.attention import PositionAttention
 
     layer = PositionAttention(block_size=block_size)
@@ -64,6 +65,8 @@ def danet_forward(height, width, block_size, repeats, backbone="resnet101", fold
     """
     import gc
 
+    import tensorflow as tf
+
     from danet_tf import DANet
 
     model = DANet(19, backbone=backbone, multi_grid=True, attention_block_size=block_size)
@@ -80,6 +83,7 @@ def danet_forward(height, width, block_size, repeats, backbone="resnet101", fold
 
 def resnet101_floor(height, width, repeats):
     import keras
+    import tensorflow as tf
 
     model = keras.applications.ResNet101(weights=None, include_top=False,
                                          input_shape=(height, width, 3))
@@ -90,6 +94,8 @@ def resnet101_floor(height, width, repeats):
 
 
 def matmul_peak(size, repeats):
+    import tensorflow as tf
+
     a = tf.random.normal((size, size))
     b = tf.random.normal((size, size))
     fn = tf.function(lambda: tf.matmul(a, b))
@@ -187,7 +193,8 @@ def quickstart_step(repeats):
 
 CASES = {"pipeline": pipeline, "quickstart_step": quickstart_step, "pam": pam,
          "danet_forward": danet_forward, "resnet101_floor": resnet101_floor,
-         "matmul_peak": matmul_peak, "danet_flops": danet_flops, "train_step": train_step}
+         "matmul_peak": matmul_peak, "danet_flops": danet_flops, "train_step": train_step,
+         **OFFICIAL_CASES}
 
 if __name__ == "__main__":
     name, kwargs = sys.argv[1], json.loads(sys.argv[2])

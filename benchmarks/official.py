@@ -1,0 +1,246 @@
+"""Cases for `run.py --only official`: every deployment path of this project
+next to the official PyTorch DANet, on the same weights.
+
+The official model is the test suite's PyTorch DANet
+(`tests/models/torch_danet.py`: the module names and formulas of
+junfu1115/DANet) — DANet-101, multi-grid, 19 classes — with seeded random
+weights, BN statistics and attention scales. `prepare` converts those weights
+into this project's DANet once and writes every format; each timed case then
+only loads its model, in its own process (`cases.py`), and saves its class
+map next to the models so that `run.py` can compare it with Keras float32.
+"""
+
+import importlib.util
+import math
+import os
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NUM_CLASSES, LAYERS, MULTI_GRID = 19, (3, 4, 23, 3), (1, 2, 4)
+
+
+def _torch_reference_module():
+    path = os.path.join(ROOT, "tests", "models", "torch_danet.py")
+    spec = importlib.util.spec_from_file_location("torch_danet", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _median_time(fn, repeats):
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)), times
+
+
+def _write_input(workdir, height, width):
+    """The same synthetic scene for every case: `inputs_HxW.npz` with the uint8
+    image, its normalised `(1, H, W, 3)` float32 and the black pad value
+    (written here so that the official cases import nothing of this project)."""
+    from danet_tf.data.synthetic import make_scene
+    from danet_tf.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, normalize
+
+    image, _ = make_scene(np.random.default_rng(7), height, width, max_objects=12)
+    np.savez(os.path.join(workdir, f"inputs_{height}x{width}.npz"), image=image,
+             x=np.asarray(normalize(image), np.float32)[None],
+             black=-np.asarray(IMAGENET_MEAN) / np.asarray(IMAGENET_STD))
+
+
+def _input(workdir, height, width, key="x"):
+    return np.load(os.path.join(workdir, f"inputs_{height}x{width}.npz"))[key]
+
+
+def _save_prediction(workdir, case, logits):
+    np.save(os.path.join(workdir, f"pred_{case}.npy"),
+            np.argmax(np.asarray(logits, np.float32), axis=-1).astype(np.uint8))
+
+
+def prepare(workdir, sizes, multiscale_size=(1024, 2048)):
+    """Writes the inputs, the official weights and every format of the same model."""
+    import torch
+
+    from danet_tf import DANet
+    from danet_tf.deploy.export import export_openvino, export_saved_model, export_tflite
+    from danet_tf.models.weights import load_official_danet
+
+    os.makedirs(workdir, exist_ok=True)
+    for height, width in [*sizes, multiscale_size]:
+        _write_input(workdir, height, width)
+    reference = _torch_reference_module()
+    official = reference.randomize(reference.DANet(NUM_CLASSES, LAYERS, MULTI_GRID), seed=0)
+    torch.save(official.state_dict(), os.path.join(workdir, "official.pth"))
+    state = {k: v.numpy() for k, v in official.state_dict().items()}
+    del official
+    paths = {}
+    for block_size, suffix in ((None, ""), ("auto", "_chunked")):
+        model = DANet(NUM_CLASSES, backbone="resnet101", multi_grid=True,
+                      attention_block_size=block_size)
+        load_official_danet(model, state)
+        paths[f"keras{suffix}"] = os.path.join(workdir, f"danet{suffix}.keras")
+        model.save(paths[f"keras{suffix}"])
+        paths[f"openvino{suffix}"] = export_openvino(
+            model, os.path.join(workdir, f"openvino{suffix}"), "danet", overwrite=True)
+        if block_size == "auto":
+            paths["saved_model"] = export_saved_model(model, workdir, "saved_model",
+                                                      overwrite=True)
+            for height, width in sizes:
+                try:  # a failed conversion is reported in its row, not fatal
+                    paths[f"tflite_{height}x{width}"] = export_tflite(
+                        model, os.path.join(workdir, "tflite"), f"danet_{height}x{width}",
+                        (height, width), modes=("fp32",), overwrite=True)["fp32"]
+                except Exception as error:  # noqa: BLE001
+                    paths[f"tflite_{height}x{width}"] = f"conversion failed: {error}"[:500]
+    return {"paths": paths}
+
+
+def official(workdir, height, width, precision, repeats):
+    """The official PyTorch model: float32 (flush-to-zero on) or bfloat16
+    autocast; the fused output, upsampled as the official `forward` does."""
+    import torch
+
+    torch.set_num_threads(os.cpu_count())
+    torch.set_flush_denormal(True)
+    reference = _torch_reference_module()
+    model = reference.DANet(NUM_CLASSES, LAYERS, MULTI_GRID).eval()
+    model.load_state_dict(torch.load(os.path.join(workdir, "official.pth")))
+    x = torch.from_numpy(_input(workdir, height, width).transpose(0, 3, 1, 2).copy())
+    out = {}
+
+    def run():
+        with torch.no_grad(), torch.autocast("cpu", torch.bfloat16,
+                                             enabled=precision == "bfloat16"):
+            out["logits"] = model(x)[0].float()
+
+    seconds, times = _median_time(run, repeats)
+    _save_prediction(workdir, f"official_{precision}_{height}x{width}",
+                     out["logits"].permute(0, 2, 3, 1).numpy())
+    return {"median_s": seconds, "times_s": times, "threads": torch.get_num_threads()}
+
+
+def deployed(workdir, path, height, width, precision, repeats, case):
+    """One of this project's formats through `load_logits_fn` (what
+    `predict.py` and `evaluate.py` run): `.keras`, SavedModel or OpenVINO."""
+    from danet_tf.deploy.loading import load_logits_fn
+
+    logits_fn, _ = load_logits_fn(os.path.join(workdir, path), precision)
+    x = _input(workdir, height, width)
+    out = {}
+    seconds, times = _median_time(lambda: out.update(logits=logits_fn(x)), repeats)
+    _save_prediction(workdir, case, out["logits"])
+    return {"median_s": seconds, "times_s": times}
+
+
+def tflite(workdir, path, height, width, repeats, case):
+    """The TFLite fp32 model with the LiteRT interpreter (all cores)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=os.path.join(workdir, path), num_threads=os.cpu_count())
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    interpreter.set_tensor(inp["index"], _input(workdir, height, width))
+    seconds, times = _median_time(interpreter.invoke, repeats)
+    _save_prediction(workdir, case, interpreter.get_tensor(out["index"]))
+    return {"median_s": seconds, "times_s": times}
+
+
+def _official_multi_eval(model, image, crop, scales, flip, base_size, black,
+                         stride_rate=2 / 3):
+    """`MultiEvalModule.forward` of PyTorch-Encoding (junfu1115/DANet,
+    `encoding/models/sseg/base.py`) as the official code runs it: one window
+    and one flip per model call, `exp` fusion in float32. `image` is the
+    normalised `(1, 3, H, W)` tensor, `black` the pad value per channel
+    (`-mean / std`); returns the summed scores."""
+    import torch
+    import torch.nn.functional as F
+
+    def pad(img):
+        b, c, h, w = img.shape
+        padh, padw = max(crop - h, 0), max(crop - w, 0)
+        return torch.stack([F.pad(img[:, i], (0, padw, 0, padh), value=float(black[i]))
+                            for i in range(c)], 1)
+
+    def module_inference(img):
+        output = model(img)[0]
+        if flip:
+            output = output + model(img.flip(3))[0].flip(3)
+        return output.exp()
+
+    def resize(x, h, w):
+        return F.interpolate(x, (h, w), mode="bilinear", align_corners=True)
+
+    _, _, h, w = image.shape
+    stride = int(crop * stride_rate)
+    scores = torch.zeros(1, NUM_CLASSES, h, w)
+    for scale in scales:
+        long_size = int(math.ceil(base_size * scale))
+        if h > w:
+            height, width = long_size, int(1.0 * w * long_size / h + 0.5)
+            short_size = width
+        else:
+            width, height = long_size, int(1.0 * h * long_size / w + 0.5)
+            short_size = height
+        cur = resize(image, height, width)
+        if long_size <= crop:
+            outputs = module_inference(pad(cur))[:, :, :height, :width]
+        else:
+            padded = pad(cur) if short_size < crop else cur
+            _, _, ph, pw = padded.shape
+            outputs = torch.zeros(1, NUM_CLASSES, ph, pw)
+            count = torch.zeros(1, 1, ph, pw)
+            for idh in range(int(math.ceil(1.0 * (ph - crop) / stride)) + 1):
+                for idw in range(int(math.ceil(1.0 * (pw - crop) / stride)) + 1):
+                    h0, w0 = idh * stride, idw * stride
+                    h1, w1 = min(h0 + crop, ph), min(w0 + crop, pw)
+                    out = module_inference(pad(padded[:, :, h0:h1, w0:w1]))
+                    outputs[:, :, h0:h1, w0:w1] += out[:, :, : h1 - h0, : w1 - w0]
+                    count[:, :, h0:h1, w0:w1] += 1
+            outputs = (outputs / count)[:, :, :height, :width]
+        scores += resize(outputs, h, w)
+    return scores
+
+
+def official_multiscale(workdir, height, width, crop, scales, flip):
+    """The official multi-scale (+ flip) sliding-window evaluation of one image."""
+    import torch
+
+    torch.set_num_threads(os.cpu_count())
+    torch.set_flush_denormal(True)
+    reference = _torch_reference_module()
+    model = reference.DANet(NUM_CLASSES, LAYERS, MULTI_GRID).eval()
+    model.load_state_dict(torch.load(os.path.join(workdir, "official.pth")))
+    x = torch.from_numpy(_input(workdir, height, width).transpose(0, 3, 1, 2).copy())
+    start = time.perf_counter()
+    with torch.no_grad():
+        scores = _official_multi_eval(model, x, crop, scales, flip, max(height, width),
+                                      _input(workdir, height, width, "black"))
+    seconds = time.perf_counter() - start
+    _save_prediction(workdir, "official_multiscale", scores.permute(0, 2, 3, 1).numpy())
+    return {"seconds": seconds}
+
+
+def segmenter_multiscale(workdir, path, precision, height, width, crop, scales, flip, batch_size,
+                         case):
+    """This project's `Segmenter` (batched windows and flips) on one format."""
+    from danet_tf.deploy.inference import Segmenter
+    from danet_tf.deploy.loading import load_logits_fn
+
+    logits_fn, _ = load_logits_fn(os.path.join(workdir, path), precision)
+    segmenter = Segmenter(logits_fn, crop_size=crop, scales=scales, flip=flip,
+                          base_size=max(height, width), batch_size=batch_size)
+    image = _input(workdir, height, width, "image")
+    start = time.perf_counter()
+    scores = segmenter.scores(image)
+    seconds = time.perf_counter() - start
+    _save_prediction(workdir, case, scores[None])
+    return {"seconds": seconds}
+
+
+CASES = {"official_prepare": prepare, "official": official, "official_deployed": deployed,
+         "official_tflite": tflite, "official_multiscale": official_multiscale,
+         "official_segmenter_multiscale": segmenter_multiscale}
