@@ -1,6 +1,7 @@
 """Peak memory and wall time of the test suite, counting every process it starts.
 
-    python benchmarks/test_suite_footprint.py [pytest arguments, default: -q tests]
+    python benchmarks/test_suite_footprint.py [pytest arguments, default: the README's
+        -q -n 2 --dist loadgroup tests]
 
 Samples the summed RSS of pytest and all its descendants (from /proc, every
 0.2 s) while the suite runs, and prints the peak, the largest single process
@@ -35,7 +36,7 @@ def tree_rss_mb(root_pid):
 
 
 def main():
-    args = sys.argv[1:] or ["-q", "tests"]
+    args = sys.argv[1:] or ["-q", "-n", "2", "--dist", "loadgroup", "tests"]
     start = time.time()
     process = subprocess.Popen([sys.executable, "-m", "pytest", *args])
     peak_sum = peak_one = 0.0

@@ -1,3 +1,4 @@
+import ctypes
 import gc
 import os
 
@@ -24,6 +25,22 @@ def _free_memory_between_modules():
     yield
     keras.backend.clear_session()
     gc.collect()
+    _return_free_memory_to_the_system()
+
+
+def _return_free_memory_to_the_system():
+    """glibc keeps freed heap pages mapped; `malloc_trim` hands them back, so
+    the process does not carry the largest earlier module's peak along."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+# Tests that start large processes (other backends, training runs, exports)
+# carry `@pytest.mark.xdist_group("processes")`: under the README's
+# `-n 2 --dist loadgroup` they run one after another on one worker, so that
+# two of them never add up their peak memory.
 
 
 def pytest_collection_modifyitems(config, items):

@@ -20,7 +20,9 @@ from danet_tf import DANet
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 OTHER_BACKENDS = ("jax", "torch")
-pytestmark = pytest.mark.slow
+# The fresh processes here are large: `processes` tests run one after another
+# on one pytest-xdist worker (see conftest.py).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("processes")]
 
 
 def _python(code, backend, timeout=900):

@@ -11,7 +11,7 @@ import pytest
 from helpers import make_folder_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("processes")]
 NAMES = ["background", "cat", "dog"]
 # The README command, then what makes it small enough for CI: ResNet-18 from
 # scratch, 32 px crops, 2 x 2 steps.

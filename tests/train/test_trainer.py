@@ -32,6 +32,7 @@ def _run(out_dir, strategy, *args, env=None, timeout=400, backend="tensorflow"):
         return json.load(f)
 
 
+@pytest.mark.xdist_group("processes")
 def test_fit_under_mirrored_strategy_on_two_logical_cpus(tmp_path):
     summary = _run(tmp_path, "mirrored", "2")
     assert summary["num_replicas"] == 2
@@ -45,6 +46,7 @@ def test_fit_under_mirrored_strategy_on_two_logical_cpus(tmp_path):
     assert model.get_config()["num_classes"] == 6
 
 
+@pytest.mark.xdist_group("processes")
 def test_resume_after_kill_continues_at_the_right_step(tmp_path):
     args = [RUNNER, str(tmp_path), "onedevice", "train.epochs=3"]
     process = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL,
@@ -72,6 +74,7 @@ def test_resume_after_kill_continues_at_the_right_step(tmp_path):
     assert summary["steps"] == 6
 
 
+@pytest.mark.xdist_group("processes")
 def test_jax_data_parallel_on_two_devices_equals_one_device(tmp_path):
     """`keras.distribution.DataParallel` over 2 host devices: the same weights
     after a training step as on one device, to float32 rounding (dropout
@@ -138,6 +141,7 @@ def _run_two_workers(tmp_path, env_extra=None, timeout=480):
     return results
 
 
+@pytest.mark.xdist_group("processes")
 def test_two_multiworker_processes_reach_identical_weights(tmp_path):
     results = _run_two_workers(tmp_path)
     for _, returncode, stderr in results:
