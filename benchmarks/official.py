@@ -19,6 +19,11 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_CLASSES, LAYERS, MULTI_GRID = 19, (3, 4, 23, 3), (1, 2, 4)
+# Random weights give logits of +-440 (std 140) at 512x512, and exp() of those
+# overflows float32 in the multi-scale fusion of both implementations (inf,
+# then NaN after averaging); the classifiers are scaled to a trained model's
+# logit range (std ~3.5).
+LOGIT_SCALE = 1 / 40
 
 
 def _torch_reference_module():
@@ -74,6 +79,11 @@ def prepare(workdir, sizes, multiscale_size=(1024, 2048)):
         _write_input(workdir, height, width)
     reference = _torch_reference_module()
     official = reference.randomize(reference.DANet(NUM_CLASSES, LAYERS, MULTI_GRID), seed=0)
+    with torch.no_grad():
+        for name in ("conv6", "conv7", "conv8"):
+            classifier = getattr(official.head, name)[1]
+            classifier.weight.mul_(LOGIT_SCALE)
+            classifier.bias.mul_(LOGIT_SCALE)
     torch.save(official.state_dict(), os.path.join(workdir, "official.pth"))
     state = {k: v.numpy() for k, v in official.state_dict().items()}
     del official

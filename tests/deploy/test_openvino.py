@@ -33,6 +33,20 @@ def test_layout_and_refusal_to_overwrite(model, xml):
         export.export_openvino(model, directory, "danet")
 
 
+def test_the_ir_holds_the_unchunked_attention(model, tmp_path):
+    """Measured faster and smaller under OpenVINO than the chunked Loop."""
+    chunked = DANet(5, backbone="resnet18", attention_block_size=8)
+    chunked.set_weights(model.get_weights())
+    path = export.export_openvino(chunked, str(tmp_path / "ov"), "danet")
+    with open(path) as f:
+        ir = f.read()
+    assert 'type="Loop"' not in ir and 'type="TensorIterator"' not in ir
+    images = np.random.default_rng(2).normal(size=(1, 40, 48, 3)).astype("float32")
+    got = export.run_openvino(export.compile_openvino(path, "float32"), images)
+    reference = np.asarray(chunked.inference_model()(images))
+    assert np.max(np.abs(got - reference)) <= 1e-4 * max(1.0, np.max(np.abs(reference)))
+
+
 @pytest.mark.parametrize("shape", [(2, 64, 80, 3), (1, 40, 56, 3)])  # dynamic batch, H, W
 def test_float32_equals_keras_and_bfloat16_agrees(model, xml, shape):
     images = np.random.default_rng(1).normal(size=shape).astype("float32")
