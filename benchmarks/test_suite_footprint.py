@@ -1,7 +1,6 @@
 """Peak memory and wall time of the test suite, counting every process it starts.
 
-    python benchmarks/test_suite_footprint.py [pytest arguments, default: the README's
-        -q -n 2 --dist loadgroup tests]
+    python benchmarks/test_suite_footprint.py [pytest arguments, default: the README's -q tests]
 
 Samples the summed RSS of pytest and all its descendants (from /proc, every
 0.2 s) while the suite runs, and prints the peak, the largest single process
@@ -36,7 +35,7 @@ def tree_rss_mb(root_pid):
 
 
 def main():
-    args = sys.argv[1:] or ["-q", "-n", "2", "--dist", "loadgroup", "tests"]
+    args = sys.argv[1:] or ["-q", "tests"]
     start = time.time()
     process = subprocess.Popen([sys.executable, "-m", "pytest", *args])
     peak_sum = peak_one = 0.0

@@ -38,7 +38,7 @@ def _return_free_memory_to_the_system():
 
 
 # Tests that start large processes (other backends, training runs, exports)
-# carry `@pytest.mark.xdist_group("processes")`: under the README's
+# carry `@pytest.mark.xdist_group("processes")`: under the optional
 # `-n 2 --dist loadgroup` they run one after another on one worker, so that
 # two of them never add up their peak memory.
 
