@@ -15,17 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
 from official import CASES as OFFICIAL_CASES  # benchmarks/official.py (this directory)
-
-
-def median_time(fn, repeats, warmup=1):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)), times
+from timing import median_time
 
 
 def peak_rss_mb():

@@ -16,6 +16,7 @@ import os
 import time
 
 import numpy as np
+from timing import median_time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_CLASSES, LAYERS, MULTI_GRID = 19, (3, 4, 23, 3), (1, 2, 4)
@@ -32,16 +33,6 @@ def _torch_reference_module():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _median_time(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)), times
 
 
 def _write_input(workdir, height, width):
@@ -109,9 +100,9 @@ def prepare(workdir, sizes, multiscale_size=(1024, 2048)):
     return {"paths": paths}
 
 
-def official(workdir, height, width, precision, repeats):
-    """The official PyTorch model: float32 (flush-to-zero on) or bfloat16
-    autocast; the fused output, upsampled as the official `forward` does."""
+def _official_model_and_input(workdir, height, width):
+    """The official PyTorch model on all cores (flush-to-zero on), in eval
+    mode, and the scene as a normalised `(1, 3, H, W)` tensor."""
     import torch
 
     torch.set_num_threads(os.cpu_count())
@@ -120,6 +111,15 @@ def official(workdir, height, width, precision, repeats):
     model = reference.DANet(NUM_CLASSES, LAYERS, MULTI_GRID).eval()
     model.load_state_dict(torch.load(os.path.join(workdir, "official.pth")))
     x = torch.from_numpy(_input(workdir, height, width).transpose(0, 3, 1, 2).copy())
+    return model, x
+
+
+def official(workdir, height, width, precision, repeats):
+    """The official PyTorch model: float32 (flush-to-zero on) or bfloat16
+    autocast; the fused output, upsampled as the official `forward` does."""
+    import torch
+
+    model, x = _official_model_and_input(workdir, height, width)
     out = {}
 
     def run():
@@ -127,7 +127,7 @@ def official(workdir, height, width, precision, repeats):
                                              enabled=precision == "bfloat16"):
             out["logits"] = model(x)[0].float()
 
-    seconds, times = _median_time(run, repeats)
+    seconds, times = median_time(run, repeats)
     _save_prediction(workdir, f"official_{precision}_{height}x{width}",
                      out["logits"].permute(0, 2, 3, 1).numpy())
     return {"median_s": seconds, "times_s": times, "threads": torch.get_num_threads()}
@@ -141,7 +141,7 @@ def deployed(workdir, path, height, width, precision, repeats, case):
     logits_fn, _ = load_logits_fn(os.path.join(workdir, path), precision)
     x = _input(workdir, height, width)
     out = {}
-    seconds, times = _median_time(lambda: out.update(logits=logits_fn(x)), repeats)
+    seconds, times = median_time(lambda: out.update(logits=logits_fn(x)), repeats)
     _save_prediction(workdir, case, out["logits"])
     return {"median_s": seconds, "times_s": times}
 
@@ -154,7 +154,7 @@ def tflite(workdir, path, height, width, repeats, case):
     interpreter.allocate_tensors()
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     interpreter.set_tensor(inp["index"], _input(workdir, height, width))
-    seconds, times = _median_time(interpreter.invoke, repeats)
+    seconds, times = median_time(interpreter.invoke, repeats)
     _save_prediction(workdir, case, interpreter.get_tensor(out["index"]))
     return {"median_s": seconds, "times_s": times}
 
@@ -219,12 +219,7 @@ def official_multiscale(workdir, height, width, crop, scales, flip):
     """The official multi-scale (+ flip) sliding-window evaluation of one image."""
     import torch
 
-    torch.set_num_threads(os.cpu_count())
-    torch.set_flush_denormal(True)
-    reference = _torch_reference_module()
-    model = reference.DANet(NUM_CLASSES, LAYERS, MULTI_GRID).eval()
-    model.load_state_dict(torch.load(os.path.join(workdir, "official.pth")))
-    x = torch.from_numpy(_input(workdir, height, width).transpose(0, 3, 1, 2).copy())
+    model, x = _official_model_and_input(workdir, height, width)
     start = time.perf_counter()
     with torch.no_grad():
         scores = _official_multi_eval(model, x, crop, scales, flip, max(height, width),
