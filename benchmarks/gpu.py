@@ -97,6 +97,10 @@ def run_torch(kind, batch, height, width, option, repeats):
     from torch_danet import DANet, randomize
 
     cuda = torch.cuda.is_available()
+    # JAX's default float32 precision on NVIDIA GPUs is TF32 for matmuls and
+    # convolutions; PyTorch's is TF32 for cuDNN convolutions only. Same
+    # arithmetic on both sides: TF32 matmuls for PyTorch too.
+    torch.set_float32_matmul_precision("high")
     device = torch.device("cuda" if cuda else "cpu")
     model = randomize(DANet(19, layers=(3, 4, 23, 3), multi_grid=(4, 8, 16))).to(device)
     images = torch.randn(batch, 3, height, width, device=device)
@@ -151,7 +155,14 @@ def main():
     if args.case is not None:
         print("RESULT " + json.dumps(run_case(args.case, args.tiny, args.repeats)))
         return
-    rows, results = [], []
+    if args.tiny:
+        print("--tiny: every size shrunk to a few dozen pixels, a smoke run of the plumbing; "
+              "these numbers mean nothing.\n")
+    print("float32 is TF32 matmuls and convolutions on both sides (JAX's default; PyTorch set "
+          "to match)")
+    print("| case | implementation | median s | peak GPU memory GiB | device |")
+    print("|---|---|---|---|---|", flush=True)
+    results = []
     for index, (name, framework, *_) in enumerate(CASES):
         command = [sys.executable, __file__, "--case", str(index), "--repeats", str(args.repeats)]
         proc = subprocess.run(command + (["--tiny"] if args.tiny else []), capture_output=True,
@@ -163,17 +174,11 @@ def main():
             peak = "n/a" if result["peak_gib"] is None else f"{result['peak_gib']:.2f}"
             implementation = ("Keras 3 / JAX (danet_tf)" if framework == "jax"
                               else "PyTorch reference")
-            rows.append(f"| {name} | {implementation} "
-                        f"| {result['seconds']:.4f} | {peak} | {result['device']} |")
+            print(f"| {name} | {implementation} "
+                  f"| {result['seconds']:.4f} | {peak} | {result['device']} |", flush=True)
         else:
-            rows.append(f"| {name} | {framework} | failed | | {result['error'][-120:]!r} |")
-    if args.tiny:
-        print("--tiny: every size shrunk to a few dozen pixels, a smoke run of the plumbing; "
-              "these numbers mean nothing.\n")
-    print("| case | implementation | median s | peak GPU memory GiB | device |")
-    print("|---|---|---|---|---|")
-    print("\n".join(rows))
-    write_text(args.out, json.dumps(results, indent=2))
+            print(f"| {name} | {framework} | failed | | {result['error'][-120:]!r} |", flush=True)
+        write_text(args.out, json.dumps(results, indent=2))  # kept case by case
 
 
 if __name__ == "__main__":
