@@ -33,7 +33,8 @@ class DataConfig:
     val_split: str = "val"
     synthetic_train_size: int = 512
     synthetic_val_size: int = 64
-    synthetic_image_size: int = 128
+    synthetic_image_size: typing.Any = 128  # int (square) or [height, width]
+    synthetic_task: str = "textures"  # textures (local texture) | context (long-range; ablation)
     crop_size: tuple = (128, 128)
     scale_range: tuple = (0.5, 2.0)
     base_size: int | None = None  # rescale relative to this long side
@@ -48,6 +49,7 @@ class DataConfig:
 
 @dataclasses.dataclass
 class ModelConfig:
+    head: str = "danet"  # danet | pam | cam | fcn | psp | aspp (the ablation's heads)
     backbone: str = "resnet50"
     output_stride: int = 8
     multi_grid: typing.Any = False

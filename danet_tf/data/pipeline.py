@@ -84,9 +84,18 @@ def check_mask_values(image, mask, num_classes, source):
     return image, mask
 
 
+def synthetic_image_shape(size):
+    """`data.synthetic_image_size` (an int, or `[height, width]`) as `(height, width)`."""
+    shape = (size, size) if isinstance(size, int) else tuple(size)
+    if len(shape) != 2 or not all(isinstance(d, int) and d > 0 for d in shape):
+        raise ValueError("data.synthetic_image_size: expected a positive integer or "
+                         f"[height, width]. Received: {size!r}")
+    return shape
+
+
 @functools.lru_cache(maxsize=4)
-def _synthetic_arrays(num_images, seed, size):
-    return synthetic.make_split(num_images, seed, size, size)
+def _synthetic_arrays(num_images, seed, shape, task):
+    return synthetic.make_split(num_images, seed, *shape, task=task)
 
 
 def load_examples(data, split, skips=None):
@@ -103,7 +112,8 @@ def load_examples(data, split, skips=None):
         count = data.synthetic_train_size if train else data.synthetic_val_size
         # Distinct seeds per split: the val scenes are never seen in training.
         images, masks = _synthetic_arrays(count, data.seed * 2 + (0 if train else 1),
-                                          data.synthetic_image_size)
+                                          synthetic_image_shape(data.synthetic_image_size),
+                                          data.synthetic_task)
         return tf.data.Dataset.from_tensor_slices((images, masks))
     if data.source in FOLDER_LAYOUTS:
         split_name = data.train_split if split == "train" else data.val_split

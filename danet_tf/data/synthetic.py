@@ -1,12 +1,18 @@
-"""Embedded synthetic scenes: the default dataset, generated from a seed.
+"""Embedded synthetic scenes, generated from a seed: two tasks.
 
-Each scene is a smooth, randomly coloured background with several textured
-objects pasted on it. Every object gets random colours drawn from the same
-distribution whatever its class, so a pixel's colour says nothing about its
-class: the class is the *texture* (stripe orientation, checkers, dots, rings),
-which a network has to read from the neighbourhood. Objects vary in shape
-(ellipses, rectangles, triangles), scale and texture period, overlap (later
-objects occlude earlier ones) and the whole image gets Gaussian noise.
+`textures` (the quick start's default): each scene is a smooth, randomly
+coloured background with several textured objects pasted on it. Every object
+gets random colours drawn from the same distribution whatever its class, so a
+pixel's colour says nothing about its class: the class is the *texture*
+(stripe orientation, checkers, dots), which a network has to read from the
+neighbourhood. Objects vary in shape (ellipses, rectangles, triangles), scale
+and texture period, overlap (later objects occlude earlier ones) and the whole
+image gets Gaussian noise. Local texture decides every pixel: the task needs
+no long-range context.
+
+`context` (the ablation's long-range task, `make_context_scene`): whether an
+object is a `twin` or `lone` is decided only by the other half of the image.
+See `make_context_scene`.
 """
 
 import numpy as np
@@ -19,6 +25,10 @@ CLASS_NAMES = (
     "checkerboard",
     "dots",
 )
+
+
+TASKS = ("textures", "context")
+CONTEXT_CLASS_NAMES = ("background", "twin", "lone")
 
 
 def _texture(kind, yy, xx, period, phase):
@@ -80,8 +90,64 @@ def make_scene(rng, height=128, width=128, max_objects=8, noise_std=12.0):
     return np.clip(image, 0, 255).astype(np.uint8), mask
 
 
-def make_split(num_images, seed, height=128, width=128):
-    """`num_images` scenes as arrays `(N, H, W, 3)` uint8 and `(N, H, W)` uint8."""
+def make_context_scene(rng, height=64, width=128, noise_std=12.0):
+    """One `(image uint8 (H, W, 3), mask uint8 (H, W))` scene of the long-range task.
+
+    Principle: two classes that look the same up close and differ only in
+    what lies at least half the image away. Four textured objects sit in the
+    four quadrants, centres in the outer quarters of the width (`x` in
+    `[0.1, 0.25] W` on the left, `[0.75, 0.9] W` on the right), so any
+    left-right pair of centres is at least `W / 2` apart. `k` of the left
+    objects (`k` uniform in 0, 1, 2) have a *twin* on the right: the same
+    texture kind, period, phase and two colours (the shapes and sizes are
+    drawn independently). Every other object is *lone*: its texture kind
+    appears nowhere else in the scene. Twins and lone objects draw their
+    appearance and position from the same distributions, so no window that
+    sees only one object can tell them apart; the label `twin` (1) or `lone`
+    (2) is set by the presence of the same texture in the far half.
+    """
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
+    image = _smooth_background(rng, height, width)
+    mask = np.zeros((height, width), np.uint8)
+    pairs = int(rng.integers(0, 3))
+    left, right = rng.permutation(2), rng.permutation(2)  # quadrant rows (top 0, bottom 1)
+    kinds = rng.permutation(np.arange(1, len(CLASS_NAMES)))  # distinct texture kinds
+    looks = [(int(kinds[i]), rng.uniform(5.0, 9.0), rng.uniform(0, 1, 2),
+              rng.uniform(0, 255, (2, 3))) for i in range(4 - pairs)]
+    # (row, side, look index, class): the first `pairs` looks are shared.
+    objects = [(left[i], 0, i, 1) for i in range(pairs)] + [(right[i], 1, i, 1)
+                                                            for i in range(pairs)]
+    lone = iter(range(pairs, 4 - pairs))
+    objects += [(row, 0, next(lone), 2) for row in left[pairs:]]
+    objects += [(row, 1, next(lone), 2) for row in right[pairs:]]
+    for row, side, look, cls in objects:
+        cy = (row + rng.uniform(0.3, 0.7)) * height / 2
+        cx = (rng.uniform(0.1, 0.25) if side == 0 else rng.uniform(0.75, 0.9)) * width
+        ry, rx = rng.uniform(0.6, 0.9, 2) * height / 4
+        kind, period, phase, colours = looks[look]
+        shape = rng.integers(3)
+        if shape == 0:
+            region = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0
+        elif shape == 1:
+            region = (np.abs(yy - cy) <= ry) & (np.abs(xx - cx) <= rx)
+        else:
+            region = ((yy >= cy - ry) & (yy <= cy + ry)
+                      & (np.abs(xx - cx) <= rx * (yy - cy + ry) / (2 * ry)))
+        # The texture is anchored at the object's centre: twins look the same.
+        pattern = _texture(kind, yy - cy, xx - cx, period, phase)
+        textured = colours[0] * pattern[..., None] + colours[1] * (1 - pattern[..., None])
+        image[region] = textured[region]
+        mask[region] = cls
+    image += rng.normal(0.0, noise_std, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8), mask
+
+
+def make_split(num_images, seed, height=128, width=128, task="textures"):
+    """`num_images` scenes of `task` (`TASKS`) as arrays `(N, H, W, 3)` uint8
+    and `(N, H, W)` uint8."""
+    if task not in TASKS:
+        raise ValueError(f"data.synthetic_task must be one of {TASKS}. Received: {task!r}")
+    scene = make_scene if task == "textures" else make_context_scene
     rng = np.random.default_rng(seed)
-    scenes = [make_scene(rng, height, width) for _ in range(num_images)]
+    scenes = [scene(rng, height, width) for _ in range(num_images)]
     return np.stack([s[0] for s in scenes]), np.stack([s[1] for s in scenes])

@@ -6,7 +6,7 @@ import keras
 
 from danet_tf.models.batch_norm_folding import fold_batch_norm as fold_batch_norm_fn
 from danet_tf.models.dilated_resnet import BACKBONES, DilatedResNet
-from danet_tf.models.head import DANetHead, fcn_aux_head
+from danet_tf.models.head import HEADS, fcn_aux_head, head_output_names, segmentation_head
 from danet_tf.models.resize import ResizeLike
 
 PRECISIONS = ("float32", "bfloat16")
@@ -44,6 +44,10 @@ class DANet(keras.Model):
         synchronized_bn: bool. Cross-replica batch norm.
         attention_block_size: `None`, `"auto"` or int. Chunked (exact)
             position attention for large inputs; see `PositionAttention`.
+        head: str. `"danet"` (default), or an ablation / comparison head on
+            the same backbone: `"pam"`, `"cam"` (one attention module),
+            `"fcn"` (dilated FCN), `"psp"` (PSPNet), `"aspp"` (DeepLabV3).
+            Only `"danet"` has the position and channel branch outputs.
         backbone_layout: `"torchvision"` (official) or `"caffe"` (to start
             from keras.applications ImageNet weights).
         input_shape: `(height, width, 3)`; `None` for dynamic sizes.
@@ -55,7 +59,8 @@ class DANet(keras.Model):
 
     Outputs: a dict of `(batch, height, width, num_classes)` logits at input
     resolution: `"logits"` (fused, the prediction), `"pam_logits"`,
-    `"cam_logits"` and, with `aux_head`, `"aux_logits"`. Use
+    `"cam_logits"` (the `"danet"` head only) and, with `aux_head`,
+    `"aux_logits"`. Use
     `inference_model()` for a model that computes only the fused logits.
 
     Example:
@@ -79,8 +84,11 @@ class DANet(keras.Model):
         backbone_layout="torchvision",
         input_shape=(None, None, 3),
         dtype=None,
+        head="danet",
         **kwargs,
     ):
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}. Received: head={head!r}")
         if backbone not in BACKBONES:
             raise ValueError(
                 f"backbone must be one of {sorted(BACKBONES)}. Received: backbone={backbone!r}"
@@ -90,12 +98,12 @@ class DANet(keras.Model):
         with _global_dtype_policy(policy):
             self._build_graph(num_classes, backbone, output_stride, multi_grid, deep_stem,
                               aux_head, align_corners, dropout, synchronized_bn,
-                              attention_block_size, backbone_layout, input_shape,
+                              attention_block_size, backbone_layout, input_shape, head,
                               dtype=policy, **kwargs)
 
     def _build_graph(self, num_classes, backbone, output_stride, multi_grid, deep_stem, aux_head,
                      align_corners, dropout, synchronized_bn, attention_block_size,
-                     backbone_layout, input_shape, **kwargs):
+                     backbone_layout, input_shape, head_kind, **kwargs):
         if multi_grid is True:
             grid = (1, 2, 4)
         else:
@@ -107,20 +115,19 @@ class DANet(keras.Model):
             deep_stem=deep_stem, synchronized_bn=synchronized_bn,
             input_shape=input_shape, layout=backbone_layout, name="backbone",
         )
-        head = DANetHead(
-            resnet.output["layer4"].shape[-1], num_classes, dropout=dropout,
+        head = segmentation_head(
+            head_kind, resnet.output["layer4"].shape[-1], num_classes, dropout=dropout,
             synchronized_bn=synchronized_bn, attention_block_size=attention_block_size,
-            name="head",
+            align_corners=align_corners, name="head",
         )
 
         # === Functional Model ===
         images = keras.Input(input_shape, name="images")
         features = resnet(images)
-        fused, pam, cam = head(features["layer4"])
+        head_logits = head(features["layer4"])
         outputs = {
-            "logits": ResizeLike(align_corners, name="logits")([fused, images]),
-            "pam_logits": ResizeLike(align_corners, name="pam_logits")([pam, images]),
-            "cam_logits": ResizeLike(align_corners, name="cam_logits")([cam, images]),
+            key: ResizeLike(align_corners, name=key)([logits, images])
+            for key, logits in zip(head_output_names(head_kind), head_logits)
         }
         if aux_head:
             aux = fcn_aux_head(features["layer3"], num_classes, synchronized_bn, dropout=dropout)
@@ -140,6 +147,7 @@ class DANet(keras.Model):
         self.attention_block_size = attention_block_size
         self.backbone_layout = backbone_layout
         self.image_shape = tuple(input_shape)
+        self.head_kind = head_kind
 
     def inference_model(self, fold_batch_norm=False, precision="float32"):
         """A model that returns only the fused logits `(B, H, W, num_classes)`.
@@ -194,6 +202,7 @@ class DANet(keras.Model):
             "attention_block_size": self.attention_block_size,
             "backbone_layout": self.backbone_layout,
             "input_shape": list(self.image_shape),
+            "head": self.head_kind,
             "dtype": keras.saving.serialize_keras_object(self.dtype_policy),
         }
 

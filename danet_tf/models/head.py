@@ -1,21 +1,35 @@
-"""The official `DANetHead` and the optional FCN auxiliary head.
+"""Segmentation heads on the layer4 features: the official `DANetHead`, its
+single-module ablations (PAM only, CAM only) and the context heads of the
+paper's comparison (dilated FCN, PSPNet's pyramid pooling, DeepLabV3's ASPP),
+plus the optional FCN auxiliary head.
 
-Both are functional graphs (like the backbone), so graph transforms such as
-`fold_batch_norm` see every conv and BatchNorm.
+All are functional graphs (like the backbone), so graph transforms such as
+`fold_batch_norm` see every conv and BatchNorm. The FCN, PSP and ASPP heads
+follow the official code base's `encoding.models` (`FCNHead`, `PSPHead`,
+`DeepLabV3Head`), which the DANet repository ships beside `DANetHead`.
 """
 
 import keras
 
 from danet_tf.models.attention import ChannelAttention, PositionAttention
 from danet_tf.models.dilated_resnet import batch_normalization
+from danet_tf.models.pooling import AdaptiveAveragePooling
+from danet_tf.models.resize import ResizeLike
+
+# model.head: the outputs each head gives (fused first).
+HEADS = ("danet", "pam", "cam", "fcn", "psp", "aspp")
+PSP_BINS = (1, 2, 3, 6)
+ASPP_RATES = (12, 24, 36)  # DeepLabV3 at output stride 8
 
 
-def conv_bn_relu(filters, name, synchronized=False):
-    """3x3 conv (no bias, PyTorch padding 1) + BN + ReLU as a Sequential."""
+def conv_bn_relu(filters, name, synchronized=False, kernel_size=3, dilation=1):
+    """Conv (no bias, PyTorch zero padding `dilation * (k - 1) / 2`) + BN + ReLU."""
+    padding = dilation * (kernel_size - 1) // 2
+    layers = [keras.layers.ZeroPadding2D(padding)] if padding else []
     return keras.Sequential(
-        [
-            keras.layers.ZeroPadding2D(1),
-            keras.layers.Conv2D(filters, 3, use_bias=False, name="conv"),
+        layers + [
+            keras.layers.Conv2D(filters, kernel_size, dilation_rate=dilation, use_bias=False,
+                                name="conv"),
             batch_normalization("bn", synchronized),
             keras.layers.ReLU(),
         ],
@@ -84,6 +98,142 @@ def DANetHead(
                    classifier(num_classes, dropout, "conv6")(sa_feat),
                    classifier(num_classes, dropout, "conv7")(sc_feat)]
     return keras.Model(features, outputs, name=name)
+
+
+def attention_branch_head(
+    in_channels,
+    num_classes,
+    branch,
+    dropout=0.1,
+    synchronized_bn=False,
+    attention_block_size=None,
+    name="head",
+):
+    """One branch of `DANetHead` alone: the paper's "Dilated FCN + PAM" or
+    "+ CAM" ablation (Table 1).
+
+    `branch="pam"`: `conv5a -> PAM (sa) -> conv51 -> conv6`; `branch="cam"`:
+    `conv5c -> CAM (sc) -> conv52 -> conv7`, with the official layer names
+    and widths (`in_channels // 4`).
+
+    Returns:
+        A `keras.Model` mapping `(batch, h, w, in_channels)` to a list of one
+        `(batch, h, w, num_classes)` logits.
+    """
+    inter = in_channels // 4
+    features = keras.Input((None, None, in_channels), name="features")
+    with keras.name_scope(name):
+        if branch == "pam":
+            x = conv_bn_relu(inter, "conv5a", synchronized_bn)(features)
+            x = PositionAttention(block_size=attention_block_size, name="sa")(x)
+            x = conv_bn_relu(inter, "conv51", synchronized_bn)(x)
+            logits = classifier(num_classes, dropout, "conv6")(x)
+        else:
+            x = conv_bn_relu(inter, "conv5c", synchronized_bn)(features)
+            x = ChannelAttention(name="sc")(x)
+            x = conv_bn_relu(inter, "conv52", synchronized_bn)(x)
+            logits = classifier(num_classes, dropout, "conv7")(x)
+    return keras.Model(features, [logits], name=name)
+
+
+def fcn_head(in_channels, num_classes, dropout=0.1, synchronized_bn=False, name="head"):
+    """The dilated-FCN baseline (`encoding` `FCNHead`): 3x3 conv to
+    `in_channels // 4`, BN, ReLU, dropout, 1x1 classifier.
+
+    Returns:
+        A `keras.Model`: `(batch, h, w, in_channels)` -> `[(batch, h, w, num_classes)]`.
+    """
+    features = keras.Input((None, None, in_channels), name="features")
+    with keras.name_scope(name):
+        x = conv_bn_relu(in_channels // 4, "conv5", synchronized_bn)(features)
+        logits = classifier(num_classes, dropout, "cls")(x)
+    return keras.Model(features, [logits], name=name)
+
+
+def psp_head(in_channels, num_classes, dropout=0.1, synchronized_bn=False, align_corners=True,
+             bins=PSP_BINS, name="head"):
+    """PSPNet's pyramid pooling head (`encoding` `PSPHead`).
+
+    For each bin count `b` in `bins`: adaptive average pooling to `b x b`
+    (PyTorch's bin edges, any input size: `AdaptiveAveragePooling`), 1x1 conv
+    to `in_channels // 4` + BN + ReLU, bilinear upsampling back; the four maps
+    are concatenated with the features (`2 * in_channels`), then 3x3 conv to
+    `in_channels // 4`, BN, ReLU, dropout, 1x1 classifier.
+
+    Returns:
+        A `keras.Model`: `(batch, h, w, in_channels)` -> `[(batch, h, w, num_classes)]`.
+    """
+    features = keras.Input((None, None, in_channels), name="features")
+    with keras.name_scope(name):
+        pyramid = [features]
+        for b in bins:
+            pooled = AdaptiveAveragePooling(b, name=f"pool{b}")(features)
+            pooled = conv_bn_relu(in_channels // 4, f"pool{b}_conv", synchronized_bn,
+                                  kernel_size=1)(pooled)
+            pyramid.append(ResizeLike(align_corners, name=f"pool{b}_up")([pooled, features]))
+        x = keras.layers.Concatenate(name="pyramid")(pyramid)
+        x = conv_bn_relu(in_channels // 4, "conv5", synchronized_bn)(x)
+        logits = classifier(num_classes, dropout, "cls")(x)
+    return keras.Model(features, [logits], name=name)
+
+
+def aspp_head(in_channels, num_classes, dropout=0.1, synchronized_bn=False, align_corners=True,
+              rates=ASPP_RATES, name="head"):
+    """DeepLabV3's ASPP head (`encoding` `DeepLabV3Head`).
+
+    Five branches of `in_channels // 8`: 1x1 conv, three 3x3 convs with
+    dilation `rates`, and image pooling (global average, 1x1 conv, upsampled),
+    each + BN + ReLU; concatenated, projected by 1x1 conv + BN + ReLU +
+    channel dropout 0.5; then 3x3 conv + BN + ReLU, dropout, 1x1 classifier.
+
+    Returns:
+        A `keras.Model`: `(batch, h, w, in_channels)` -> `[(batch, h, w, num_classes)]`.
+    """
+    inter = in_channels // 8
+    features = keras.Input((None, None, in_channels), name="features")
+    with keras.name_scope(name):
+        branches = [conv_bn_relu(inter, "b0", synchronized_bn, kernel_size=1)(features)]
+        for i, rate in enumerate(rates, start=1):
+            branches.append(conv_bn_relu(inter, f"b{i}", synchronized_bn, dilation=rate)(features))
+        pooled = keras.layers.GlobalAveragePooling2D(keepdims=True, name="b4_pool")(features)
+        pooled = conv_bn_relu(inter, "b4", synchronized_bn, kernel_size=1)(pooled)
+        branches.append(ResizeLike(align_corners, name="b4_up")([pooled, features]))
+        x = keras.layers.Concatenate(name="aspp")(branches)
+        x = conv_bn_relu(inter, "project", synchronized_bn, kernel_size=1)(x)
+        x = keras.layers.SpatialDropout2D(0.5, name="project_dropout")(x)
+        x = conv_bn_relu(inter, "block", synchronized_bn)(x)
+        logits = classifier(num_classes, dropout, "cls")(x)
+    return keras.Model(features, [logits], name=name)
+
+
+def segmentation_head(kind, in_channels, num_classes, dropout=0.1, synchronized_bn=False,
+                      attention_block_size=None, align_corners=True, name="head"):
+    """The head named by `kind` (one of `HEADS`), as a functional `keras.Model`.
+
+    `"danet"` returns three logits (fused, position, channel); every other
+    head returns one.
+    """
+    if kind == "danet":
+        return DANetHead(in_channels, num_classes, dropout=dropout,
+                         synchronized_bn=synchronized_bn,
+                         attention_block_size=attention_block_size, name=name)
+    if kind in ("pam", "cam"):
+        return attention_branch_head(in_channels, num_classes, kind, dropout, synchronized_bn,
+                                     attention_block_size, name=name)
+    if kind == "fcn":
+        return fcn_head(in_channels, num_classes, dropout, synchronized_bn, name=name)
+    if kind == "psp":
+        return psp_head(in_channels, num_classes, dropout, synchronized_bn, align_corners,
+                        name=name)
+    if kind == "aspp":
+        return aspp_head(in_channels, num_classes, dropout, synchronized_bn, align_corners,
+                         name=name)
+    raise ValueError(f"head must be one of {HEADS}. Received: head={kind!r}")
+
+
+def head_output_names(kind):
+    """The model's main outputs for head `kind`: DANet's three, or `logits` alone."""
+    return ("logits", "pam_logits", "cam_logits") if kind == "danet" else ("logits",)
 
 
 def fcn_aux_head(features, num_classes, synchronized_bn=False, channels=256, dropout=0.1):

@@ -21,6 +21,7 @@ from danet_tf.deploy.export_report import export_all
 from danet_tf.files import write_text
 from danet_tf.models.danet import DANet
 from danet_tf.models.dilated_resnet import BACKBONES
+from danet_tf.models.head import head_output_names
 from danet_tf.models.weights import load_backbone_weights
 from danet_tf.train import distribute
 from danet_tf.train.callbacks import (
@@ -36,8 +37,6 @@ from danet_tf.train.metrics import SegmentationMetric
 from danet_tf.train.optimizer import PolyDecay, TorchSGD
 from danet_tf.train.run_directory import prepare_run_directory
 from danet_tf.train.run_summary import describe_run
-
-MAIN_OUTPUTS = ("logits", "pam_logits", "cam_logits")
 
 
 def build_model(config):
@@ -55,7 +54,8 @@ def load_pretrained_backbone(config, model):
 
 
 def output_names(config):
-    return MAIN_OUTPUTS + (("aux_logits",) if config.model.aux_head else ())
+    return head_output_names(config.model.head) + (
+        ("aux_logits",) if config.model.aux_head else ())
 
 
 def build_inputs(config, seed_offset=0, skips=None):

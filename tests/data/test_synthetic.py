@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from danet_tf.data.synthetic import CLASS_NAMES, make_split
 
@@ -37,3 +38,51 @@ def test_every_class_appears_and_colour_does_not_decide_the_class():
     accuracy = np.mean(predicted == test_masks[test_objects])
     majority = np.bincount(test_masks[test_objects]).max() / test_objects.sum()
     assert accuracy < majority + 0.1, (accuracy, majority)
+
+
+def _context(n, seed, height=64, width=128):
+    return make_split(n, seed=seed, height=height, width=width, task="context")
+
+
+def test_context_task_labels_follow_the_far_half():
+    images, masks = _context(200, seed=0)
+    assert set(np.unique(masks)) == {0, 1, 2}
+    half = masks.shape[2] // 2
+    for mask in masks:
+        # A twin always has its twin in the other half; no object crosses
+        # the middle (centres sit in the outer quarters).
+        assert (mask[:, :half] == 1).any() == (mask[:, half:] == 1).any()
+        assert not (mask[:, half - 1:half + 1] > 0).any()
+    twin, lone = (masks == 1).sum(), (masks == 2).sum()
+    assert 0.7 < twin / lone < 1.4, (twin, lone)  # balanced: pairs uniform in 0, 1, 2
+
+
+def test_context_twins_look_alike_and_lone_objects_look_like_twins():
+    """Up close, twin and lone objects are drawn alike: their colour
+    statistics agree, and the colours of each twin pair match each other
+    (what only the far half reveals)."""
+    images, masks = _context(300, seed=1)
+    pixels = images.astype(np.float64)
+    twin_mean = pixels[masks == 1].mean(0)
+    lone_mean = pixels[masks == 2].mean(0)
+    np.testing.assert_allclose(twin_mean, lone_mean, atol=6.0)
+    half = masks.shape[2] // 2
+    pair_gaps, lone_gaps = [], []
+    for image, mask in zip(pixels, masks):
+        for cls, gaps in ((1, pair_gaps), (2, lone_gaps)):
+            left, right = mask[:, :half] == cls, mask[:, half:] == cls
+            if left.any() and right.any():
+                gaps.append(np.abs(image[:, :half][left].mean(0)
+                                   - image[:, half:][right].mean(0)).mean())
+    # Twins share their colours (only noise and shape differ); lone objects
+    # on the two sides do not.
+    assert np.median(pair_gaps) < 0.5 * np.median(lone_gaps), (np.median(pair_gaps),
+                                                               np.median(lone_gaps))
+
+
+def test_context_task_is_seeded_and_refuses_an_unknown_task():
+    a, b = _context(3, seed=5), _context(3, seed=5)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    with pytest.raises(ValueError, match="data.synthetic_task"):
+        make_split(1, seed=0, task="relations")

@@ -191,3 +191,24 @@ def test_existing_tflite_files_are_refused_before_converting(model, tmp_path):
         export.export_tflite(model, str(tmp_path), "danet", (36, 44), modes=("fp32", "fp16"))
     assert existing.read_bytes() == b"an earlier export"
     assert not (tmp_path / "danet_fp32.tflite").exists()
+
+
+@pytest.mark.parametrize("head", ["psp", "aspp"])
+def test_context_heads_export_to_tflite_and_openvino(head, images, tmp_path):
+    """The layers only the comparison heads use (adaptive pooling, image
+    pooling, dilated 3x3) convert: TFLite at a fixed size, OpenVINO with
+    dynamic height and width."""
+    keras.utils.set_random_seed(1)
+    model = DANet(4, backbone="resnet18", head=head)
+    x = np.asarray(normalize(images))
+    reference = _keras_logits(model, images)
+    tflite = export.export_tflite(model, str(tmp_path / "tflite"), head, (36, 44),
+                                  modes=("fp32",))
+    np.testing.assert_allclose(export.run_tflite(tflite["fp32"], x), reference,
+                               atol=1e-3 * np.abs(reference).max())
+    compiled = export.compile_openvino(export.export_openvino(model, str(tmp_path / "ov"), head))
+    other = np.random.default_rng(1).integers(0, 256, (1, 40, 56, 3), dtype=np.uint8)
+    for batch in (images, other):
+        expected = _keras_logits(model, batch)
+        np.testing.assert_allclose(export.run_openvino(compiled, np.asarray(normalize(batch))),
+                                   expected, atol=1e-3 * np.abs(expected).max())

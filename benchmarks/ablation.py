@@ -1,0 +1,227 @@
+"""DANet's ablation (paper Table 1) in miniature: FCN, PSP, ASPP, +PAM, +CAM and
+DANet on one dilated backbone, on a task that needs long-range context.
+
+    python benchmarks/ablation.py [--quick] [--workdir DIR] [--heads fcn danet ...]
+
+Every head (`model.head`) trains with the same budget on ResNet-18 at output
+stride 8 from scratch (no download):
+- the long-range task (`data.synthetic_task=context`: "twin" and "lone"
+  objects look the same up close; only the far half of the image tells them
+  apart), `SEEDS` seeds;
+- the local-texture task (the quick start's scenes), one seed: the control,
+  where attention should not hurt.
+Each run trains in its own process and is cached as JSON under
+`DIR/results` (rerunning the command skips what is done; delete a file to
+rerun it). Scores are the final model's, on the task's held-out val scenes
+(one evaluation at the end: no best-epoch selection on val). Parameters,
+GFLOPs (TensorFlow's graph profiler, multiply-add = 2) and the batch-1
+forward latency are measured at 512x512 per head, in a process of its own.
+`--quick` shrinks data and steps to a smoke run of the plumbing (minutes; its
+numbers mean nothing).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+from timing import median_time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HEADS = ("fcn", "psp", "aspp", "pam", "cam", "danet")
+SEEDS = (0, 1, 2)
+TASKS = {  # task -> (data overrides, class names)
+    "context": ["data.synthetic_task=context", "data.name=synthetic_context",
+                "data.num_classes=3", "data.synthetic_image_size=[64, 128]",
+                "data.crop_size=[64, 128]", "data.scale_range=[1.0, 1.0]"],
+    "textures": ["data.synthetic_task=textures", "data.name=synthetic", "data.num_classes=6",
+                 "data.synthetic_image_size=[64, 128]", "data.crop_size=[64, 128]",
+                 "data.scale_range=[1.0, 1.0]"],
+}
+BUDGET = {  # full run and --quick: scenes and steps per run
+    "full": ["data.synthetic_train_size=2048", "data.synthetic_val_size=256",
+             "data.batch_size=4", "train.epochs=1", "train.steps_per_epoch=720",
+             "train.warmup_steps=36"],
+    "quick": ["data.synthetic_train_size=32", "data.synthetic_val_size=8",
+              "data.batch_size=4", "data.eval_batch_size=4", "train.epochs=1",
+              "train.steps_per_epoch=3", "train.warmup_steps=0",
+              "data.synthetic_image_size=[32, 64]", "data.crop_size=[32, 64]"],
+}
+
+
+def run_config(head, task, seed, workdir, quick):
+    """The `ExperimentConfig` of one run: the quick-start recipe, this head,
+    task and seed, the shared budget."""
+    from danet_tf.config import load_config
+
+    name = f"{head}_{task}_seed{seed}"
+    overrides = (TASKS[task] + BUDGET["quick" if quick else "full"]
+                 + [f"model.head={head}", "model.backbone=resnet18", f"data.seed={seed}",
+                    f"train.name={name}", f"train.model_dir={workdir}/runs/{name}",
+                    f"train.export_dir={workdir}/exports", "train.export_formats=[keras]",
+                    "train.eval_every_epochs=1"])
+    return load_config("quickstart", overrides=overrides)
+
+
+def train_one(head, task, seed, workdir, quick):
+    """Trains one run; returns its scores, gammas and time."""
+    import keras
+
+    from danet_tf.data.pipeline import build_eval_dataset
+    from danet_tf.train.metrics import segmentation_scores
+    from danet_tf.train.trainer import train
+
+    config = run_config(head, task, seed, workdir, quick)
+    start = time.time()
+    _, model = train(config, verbose=0, mode="restart")
+    seconds = time.time() - start
+    num_classes = config.data.num_classes
+    confusion = np.zeros((num_classes, num_classes), np.int64)
+    net = model.inference_model()
+    for images, masks in build_eval_dataset(config.data):
+        predicted = np.argmax(np.asarray(net(images, training=False)), -1).ravel()
+        truth = np.asarray(masks).ravel()
+        valid = truth < num_classes
+        confusion += np.bincount(truth[valid] * num_classes + predicted[valid],
+                                 minlength=num_classes ** 2).reshape(num_classes, num_classes)
+    scores = segmentation_scores(confusion)
+    layer_names = {layer.name for layer in model.get_layer("head").layers}
+    gammas = {module: float(keras.ops.convert_to_numpy(
+        model.get_layer("head").get_layer(module).gamma)[0])
+        for module in ("sa", "sc") if module in layer_names}
+    return {"miou": scores["miou"], "pixel_accuracy": scores["pixel_accuracy"],
+            "per_class_iou": [None if np.isnan(v) else float(v) for v in scores["per_class_iou"]],
+            "gammas": gammas, "train_seconds": seconds,
+            "steps": config.train.epochs * config.train.steps_per_epoch}
+
+
+def measure_head(head, size=512, repeats=5):
+    """Parameters, GFLOPs and batch-1 forward latency of `head` at `size`^2."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+    from tensorflow.python.profiler import model_analyzer, option_builder
+
+    from danet_tf import DANet
+
+    model = DANet(3, backbone="resnet18", head=head)
+    net = model.inference_model(fold_batch_norm=True)
+    spec = tf.TensorSpec((1, size, size, 3), tf.float32)
+    forward = tf.function(lambda x: net(x, training=False))
+    frozen = convert_variables_to_constants_v2(forward.get_concrete_function(spec))
+    options = option_builder.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    flops = model_analyzer.profile(frozen.graph, options=options).total_float_ops
+    x = tf.random.normal((1, size, size, 3), seed=0)
+    return {"params": model.count_params(),
+            "head_params": model.get_layer("head").count_params(),
+            "gflops": flops / 1e9,
+            "latency_s": median_time(lambda: forward(x).numpy(), repeats)[0]}
+
+
+def cached(path, command, timeout):
+    """Runs `command` (a child writing `path`) unless `path` exists; returns its JSON."""
+    if not os.path.isfile(path):
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        if proc.returncode or not os.path.isfile(path):
+            print(f"FAILED {' '.join(command[2:])}:\n{proc.stderr[-1500:]}", file=sys.stderr)
+            return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def mean_std(values, scale=100.0, digits=1):
+    """`mean ± std` of the non-missing values (x `scale`), or `—`."""
+    values = [scale * v for v in values if v is not None]
+    if not values:
+        return "—"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
+
+
+def table(results, measures, seeds):
+    """The paper-style Markdown table."""
+    lines = ["| head | params (M): model, head | GFLOPs 512² | forward 512² s "
+             f"| long-range mIoU % ({len(seeds)} seeds) | twin IoU % | lone IoU % | γ PAM | γ CAM "
+             "| local-texture mIoU % (control) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for head in HEADS:
+        runs = [r for r in (results.get((head, "context", s)) for s in seeds) if r]
+        control = results.get((head, "textures", seeds[0]))
+        measure = measures.get(head) or {}
+        params = (f"{measure['params'] / 1e6:.2f}, {measure['head_params'] / 1e6:.2f}"
+                  if measure else "—")
+        gflops = f"{measure['gflops']:.1f}" if measure else "—"
+        latency = f"{measure['latency_s']:.3f}" if measure else "—"
+        lines.append(
+            f"| {head} | {params} | {gflops} | {latency} "
+            f"| {mean_std([r['miou'] for r in runs])} | "
+            f"{mean_std([r['per_class_iou'][1] for r in runs])} "
+            f"| {mean_std([r['per_class_iou'][2] for r in runs])} "
+            f"| {mean_std([r['gammas'].get('sa') for r in runs], 1.0, 3)} "
+            f"| {mean_std([r['gammas'].get('sc') for r in runs], 1.0, 3)} "
+            f"| {mean_std([control['miou']]) if control else '—'} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a smoke run of the plumbing")
+    parser.add_argument("--workdir", default=os.path.join(HERE, "results", "ablation"))
+    parser.add_argument("--heads", nargs="+", default=list(HEADS), choices=HEADS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
+    parser.add_argument("--no-control", action="store_true", help="skip the local-texture runs")
+    parser.add_argument("--train", nargs=3, metavar=("HEAD", "TASK", "SEED"),
+                        help=argparse.SUPPRESS)  # one run, in a child
+    parser.add_argument("--measure", metavar="HEAD", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    workdir = os.path.abspath(args.workdir + ("_quick" if args.quick else ""))
+    results_dir = os.path.join(workdir, "results")
+    os.makedirs(results_dir, exist_ok=True)
+    from danet_tf.files import write_text
+
+    if args.train:
+        head, task, seed = args.train
+        result = train_one(head, task, int(seed), workdir, args.quick)
+        write_text(os.path.join(results_dir, f"{head}_{task}_seed{seed}.json"), json.dumps(result))
+        return
+    if args.measure:
+        result = measure_head(args.measure, size=64 if args.quick else 512,
+                              repeats=2 if args.quick else 5)
+        write_text(os.path.join(results_dir, f"measure_{args.measure}.json"), json.dumps(result))
+        return
+
+    me = [sys.executable, os.path.abspath(__file__), "--workdir", args.workdir] + (
+        ["--quick"] if args.quick else [])
+    # One seed of every head first, then the control, then the other seeds:
+    # a cut-off run leaves complete rows.
+    jobs = [(h, "context", args.seeds[0]) for h in args.heads]
+    if not args.no_control:
+        jobs += [(h, "textures", args.seeds[0]) for h in args.heads]
+    jobs += [(h, "context", s) for s in args.seeds[1:] for h in args.heads]
+    results, measures = {}, {}
+    for head, task, seed in jobs:
+        start = time.time()
+        result = cached(os.path.join(results_dir, f"{head}_{task}_seed{seed}.json"),
+                        me + ["--train", head, task, str(seed)], timeout=3600)
+        if result:
+            results[(head, task, seed)] = result
+            print(f"{head:6s} {task:9s} seed {seed}: mIoU {100 * result['miou']:.1f} "
+                  f"({time.time() - start:.0f} s)", flush=True)
+    for head in args.heads:
+        measures[head] = cached(os.path.join(results_dir, f"measure_{head}.json"),
+                                me + ["--measure", head], timeout=1800)
+    if args.quick:
+        print("--quick: tiny data and steps, a smoke run of the plumbing; "
+              "these numbers mean nothing.\n")
+    print(table(results, measures, args.seeds))
+
+
+if __name__ == "__main__":
+    main()

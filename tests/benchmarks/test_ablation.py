@@ -1,0 +1,51 @@
+"""`benchmarks/ablation.py --quick`'s plumbing, in process on tiny sizes: one
+run trains and scores, one head is measured, and the table is built from them
+(the full ablation is a benchmark, not a test)."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "benchmarks")
+sys.path.insert(0, BENCHMARKS)
+import ablation  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def test_every_head_and_task_makes_a_valid_run_config(tmp_path):
+    for head in ablation.HEADS:
+        for task in ablation.TASKS:
+            config = ablation.run_config(head, task, 2, str(tmp_path), quick=False)
+            assert config.model.head == head and config.data.seed == 2
+            assert config.data.synthetic_task == task
+            assert config.train.epochs * config.train.steps_per_epoch == 720
+            assert config.model.backbone == "resnet18" and config.model.output_stride == 8
+
+
+def test_quick_run_scores_measures_and_tabulates(tmp_path):
+    result = ablation.train_one("danet", "context", 0, str(tmp_path), quick=True)
+    assert result["steps"] == 3
+    assert 0.0 <= result["miou"] <= 1.0 and len(result["per_class_iou"]) == 3
+    assert set(result["gammas"]) == {"sa", "sc"}
+    measure = ablation.measure_head("fcn", size=64, repeats=1)
+    assert measure["params"] > measure["head_params"] > 0
+    assert measure["gflops"] > 0 and measure["latency_s"] > 0
+    second = {**result, "miou": result["miou"] + 0.1}
+    results = {("danet", "context", 0): result, ("danet", "context", 1): second}
+    lines = ablation.table(results, {"fcn": measure}, seeds=(0, 1)).splitlines()
+    danet = next(line for line in lines if line.startswith("| danet "))
+    mean, std = 100 * (result["miou"] + 0.05), 5.0  # two values 0.1 apart
+    assert f"{mean:.1f} ± {std:.1f}" in danet
+    fcn = next(line for line in lines if line.startswith("| fcn "))
+    assert f"{measure['gflops']:.1f}" in fcn
+
+
+def test_mean_std_formula():
+    assert ablation.mean_std([0.5, 0.7]) == "60.0 ± 10.0"
+    assert ablation.mean_std([None, 0.25]) == "25.0"
+    assert ablation.mean_std([]) == "—"
+    assert ablation.mean_std([0.1, 0.3], 1.0, 3) == f"{0.2:.3f} ± {np.std([0.1, 0.3]):.3f}"
