@@ -33,37 +33,30 @@ from timing import median_time
 HERE = os.path.dirname(os.path.abspath(__file__))
 HEADS = ("fcn", "psp", "aspp", "pam", "cam", "danet")
 SEEDS = (0, 1, 2)
-TASKS = {  # task -> (data overrides, class names)
-    "context": ["data.synthetic_task=context", "data.name=synthetic_context",
-                "data.num_classes=3", "data.synthetic_image_size=[64, 128]",
-                "data.crop_size=[64, 128]", "data.scale_range=[1.0, 1.0]"],
-    "textures": ["data.synthetic_task=textures", "data.name=synthetic", "data.num_classes=6",
-                 "data.synthetic_image_size=[64, 128]", "data.crop_size=[64, 128]",
-                 "data.scale_range=[1.0, 1.0]"],
+# Per task: the preset, and what the control changes of the context preset
+# (the same image size and budget, the quick start's six texture classes).
+TASKS = {
+    "context": ("context", []),
+    "textures": ("context", ["data.synthetic_task=textures", "data.name=synthetic",
+                             "data.num_classes=6"]),
 }
-BUDGET = {  # full run and --quick: scenes and steps per run
-    "full": ["data.synthetic_train_size=2048", "data.synthetic_val_size=256",
-             "data.batch_size=4", "train.epochs=1", "train.steps_per_epoch=720",
-             "train.warmup_steps=36"],
-    "quick": ["data.synthetic_train_size=32", "data.synthetic_val_size=8",
-              "data.batch_size=4", "data.eval_batch_size=4", "train.epochs=1",
-              "train.steps_per_epoch=3", "train.warmup_steps=0",
-              "data.synthetic_image_size=[32, 64]", "data.crop_size=[32, 64]"],
-}
+QUICK = ["data.synthetic_train_size=32", "data.synthetic_val_size=8", "data.batch_size=4",
+         "data.eval_batch_size=4", "train.steps_per_epoch=3", "train.warmup_steps=0",
+         "data.synthetic_image_size=[32, 64]", "data.crop_size=[32, 64]"]
 
 
 def run_config(head, task, seed, workdir, quick):
-    """The `ExperimentConfig` of one run: the quick-start recipe, this head,
-    task and seed, the shared budget."""
+    """The `ExperimentConfig` of one run: the `context` preset's recipe and
+    budget, this head, task and seed."""
     from danet_tf.config import load_config
 
     name = f"{head}_{task}_seed{seed}"
-    overrides = (TASKS[task] + BUDGET["quick" if quick else "full"]
-                 + [f"model.head={head}", "model.backbone=resnet18", f"data.seed={seed}",
-                    f"train.name={name}", f"train.model_dir={workdir}/runs/{name}",
-                    f"train.export_dir={workdir}/exports", "train.export_formats=[keras]",
-                    "train.eval_every_epochs=1"])
-    return load_config("quickstart", overrides=overrides)
+    preset, changes = TASKS[task]
+    overrides = changes + (QUICK if quick else []) + [
+        f"model.head={head}", f"data.seed={seed}", f"train.name={name}",
+        f"train.model_dir={workdir}/runs/{name}", f"train.export_dir={workdir}/exports",
+        "train.export_formats=[keras]"]
+    return load_config(preset, overrides=overrides)
 
 
 def train_one(head, task, seed, workdir, quick):
@@ -135,13 +128,13 @@ def cached(path, command, timeout):
 
 
 def mean_std(values, scale=100.0, digits=1):
-    """`mean ± std` of the non-missing values (x `scale`), or `—`."""
+    """`mean ± sample std` of the non-missing values (x `scale`), or `—`."""
     values = [scale * v for v in values if v is not None]
     if not values:
         return "—"
     if len(values) == 1:
         return f"{values[0]:.{digits}f}"
-    return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
+    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
 
 
 def table(results, measures, seeds):

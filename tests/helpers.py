@@ -1,4 +1,4 @@
-"""Small shared helpers for the tests: fake datasets written to disk."""
+"""Small shared helpers for the tests: fake datasets written to disk, random BN statistics."""
 
 import os
 
@@ -89,3 +89,17 @@ def gradients(loss_fn, inputs, variables=()):
     else:
         raise NotImplementedError(name)
     return [None if g is None else keras.ops.convert_to_numpy(g) for g in grads]
+
+
+def randomize_batch_norms(model, rng, min_variance=0.5):
+    """Non-trivial BN statistics (and conv biases where there are some)."""
+    from danet_tf.models.batch_norm_folding import conv_bn_pairs
+
+    for conv, bn in conv_bn_pairs(model):
+        channels = bn.gamma.shape[0]
+        bn.gamma.assign(rng.uniform(0.5, 1.5, channels))
+        bn.beta.assign(rng.normal(0.0, 0.5, channels))
+        bn.moving_mean.assign(rng.normal(0.0, 0.5, channels))
+        bn.moving_variance.assign(rng.uniform(min_variance, 2.0, channels))
+        if conv.use_bias:
+            conv.bias.assign(rng.normal(0.0, 0.5, channels))

@@ -56,9 +56,6 @@ def main(argv=None):
     import danet_tf  # noqa: F401
 
     model = keras.models.load_model(args.model)
-    if getattr(model, "head_kind", "danet") != "danet":
-        raise ValueError(f"{args.model}: the attention pictures need a model.head=danet model "
-                         f"(both modules). Received a model with head {model.head_kind!r}.")
     if args.precision != "float32":
         from danet_tf.deploy.loading import warn_if_bfloat16_is_emulated
 

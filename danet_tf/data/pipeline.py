@@ -108,6 +108,10 @@ def load_examples(data, split, skips=None):
             `data.on_bad_example == "skip"`.
     """
     if data.source == "synthetic":
+        if data.synthetic_task == "context" and data.num_classes != len(
+                synthetic.CONTEXT_CLASS_NAMES):
+            raise ValueError("data.num_classes: the context task has 3 classes (background, "
+                             f"twin, lone). Received: {data.num_classes} (use --preset context)")
         train = split == data.train_split
         count = data.synthetic_train_size if train else data.synthetic_val_size
         # Distinct seeds per split: the val scenes are never seen in training.

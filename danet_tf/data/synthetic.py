@@ -102,13 +102,42 @@ def make_context_scene(rng, height=64, width=128, noise_std=12.0):
     texture kind, period, phase and two colours (the shapes and sizes are
     drawn independently). Every other object is *lone*: its texture kind
     appears nowhere else in the scene. Twins and lone objects draw their
-    appearance and position from the same distributions, so no window that
+    appearance and position from the same distributions and are pasted in
+    random order (occlusion says nothing either), so no window that
     sees only one object can tell them apart; the label `twin` (1) or `lone`
     (2) is set by the presence of the same texture in the far half.
     """
+    if height > width:
+        raise ValueError(f"The context task needs width >= height (left and right halves). "
+                         f"Received: height={height}, width={width}")
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
     image = _smooth_background(rng, height, width)
     mask = np.zeros((height, width), np.uint8)
+    for obj in context_objects(rng, height, width):
+        cy, cx, ry, rx = obj["cy"], obj["cx"], obj["ry"], obj["rx"]
+        if obj["shape"] == 0:
+            region = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0
+        elif obj["shape"] == 1:
+            region = (np.abs(yy - cy) <= ry) & (np.abs(xx - cx) <= rx)
+        else:
+            region = ((yy >= cy - ry) & (yy <= cy + ry)
+                      & (np.abs(xx - cx) <= rx * (yy - cy + ry) / (2 * ry)))
+        # The texture is anchored at the object's centre: twins look the same.
+        kind, period, phase, colours = obj["look"]
+        pattern = _texture(kind, yy - cy, xx - cx, period, phase)
+        textured = colours[0] * pattern[..., None] + colours[1] * (1 - pattern[..., None])
+        image[region] = textured[region]
+        mask[region] = obj["class"]
+    image += rng.normal(0.0, noise_std, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8), mask
+
+
+def context_objects(rng, height, width):
+    """The four objects of a `make_context_scene`, in paint order (later
+    ones occlude earlier ones): dicts with `class` (1 twin, 2 lone), `side`
+    (0 left, 1 right), `row` (0 top, 1 bottom), `look` (texture kind,
+    period, phase, two colours; shared by a twin pair), `shape`, centre
+    `cy, cx` and radii `ry, rx` in pixels."""
     pairs = int(rng.integers(0, 3))
     left, right = rng.permutation(2), rng.permutation(2)  # quadrant rows (top 0, bottom 1)
     kinds = rng.permutation(np.arange(1, len(CLASS_NAMES)))  # distinct texture kinds
@@ -120,26 +149,17 @@ def make_context_scene(rng, height=64, width=128, noise_std=12.0):
     lone = iter(range(pairs, 4 - pairs))
     objects += [(row, 0, next(lone), 2) for row in left[pairs:]]
     objects += [(row, 1, next(lone), 2) for row in right[pairs:]]
-    for row, side, look, cls in objects:
+    placed = []
+    # Painted in random order: which object occludes which says nothing of its class.
+    for index in rng.permutation(len(objects)):
+        row, side, look, cls = objects[index]
         cy = (row + rng.uniform(0.3, 0.7)) * height / 2
         cx = (rng.uniform(0.1, 0.25) if side == 0 else rng.uniform(0.75, 0.9)) * width
         ry, rx = rng.uniform(0.6, 0.9, 2) * height / 4
-        kind, period, phase, colours = looks[look]
-        shape = rng.integers(3)
-        if shape == 0:
-            region = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0
-        elif shape == 1:
-            region = (np.abs(yy - cy) <= ry) & (np.abs(xx - cx) <= rx)
-        else:
-            region = ((yy >= cy - ry) & (yy <= cy + ry)
-                      & (np.abs(xx - cx) <= rx * (yy - cy + ry) / (2 * ry)))
-        # The texture is anchored at the object's centre: twins look the same.
-        pattern = _texture(kind, yy - cy, xx - cx, period, phase)
-        textured = colours[0] * pattern[..., None] + colours[1] * (1 - pattern[..., None])
-        image[region] = textured[region]
-        mask[region] = cls
-    image += rng.normal(0.0, noise_std, image.shape)
-    return np.clip(image, 0, 255).astype(np.uint8), mask
+        placed.append({"class": cls, "side": side, "row": int(row), "look": looks[look],
+                       "look_id": look, "shape": int(rng.integers(3)),
+                       "cy": cy, "cx": cx, "ry": ry, "rx": rx})
+    return placed
 
 
 def make_split(num_images, seed, height=128, width=128, task="textures"):

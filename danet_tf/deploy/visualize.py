@@ -15,12 +15,19 @@ from danet_tf.models.preprocessing import normalize
 from danet_tf.models.resize import resize_bilinear
 
 
+def _require_both_modules(model):
+    if getattr(model, "head_kind", "danet") != "danet":
+        raise ValueError("The attention pictures need a model.head=danet model (both modules). "
+                         f"Received a model with head {model.head_kind!r}.")
+
+
 def attention_maps(model, image):
     """PAM `(h*w, h*w)` and CAM `(C, C)` float32 for one uint8 image `(H, W, 3)`.
 
     Returns:
         `(pam, cam, (h, w))` where `(h, w)` is the layer4 grid.
     """
+    _require_both_modules(model)
     backbone = model.get_layer("backbone")
     head = model.get_layer("head")
     x = np.asarray(normalize(image))[None]
@@ -92,6 +99,7 @@ def channel_responses(model, image, classes, class_id, top=3):
     Returns:
         A list of `(channel, before (h, w), after (h, w), gain)`.
     """
+    _require_both_modules(model)
     head = model.get_layer("head")
     x = np.asarray(normalize(image))[None]
     features = model.get_layer("backbone")(x, training=False)["layer4"]

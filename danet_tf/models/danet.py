@@ -124,7 +124,7 @@ class DANet(keras.Model):
         # === Functional Model ===
         images = keras.Input(input_shape, name="images")
         features = resnet(images)
-        head_logits = head(features["layer4"])
+        head_logits = keras.tree.flatten(head(features["layer4"]))
         outputs = {
             key: ResizeLike(align_corners, name=key)([logits, images])
             for key, logits in zip(head_output_names(head_kind), head_logits)

@@ -16,7 +16,7 @@ from danet_tf.models.dilated_resnet import batch_normalization
 from danet_tf.models.pooling import AdaptiveAveragePooling
 from danet_tf.models.resize import ResizeLike
 
-# model.head: the outputs each head gives (fused first).
+# model.head choices (head_output_names: the outputs each gives).
 HEADS = ("danet", "pam", "cam", "fcn", "psp", "aspp")
 PSP_BINS = (1, 2, 3, 6)
 ASPP_RATES = (12, 24, 36)  # DeepLabV3 at output stride 8

@@ -145,6 +145,9 @@ def load_official_danet(model, state):
     Returns:
         The list of converted tensor names.
     """
+    if getattr(model, "head_kind", "danet") != "danet":
+        raise ValueError(f"An official DANet checkpoint fills a model.head=danet model. "
+                         f"Received a model with head {model.head_kind!r}.")
     targets = backbone_targets(model.get_layer("backbone"), "pretrained.")
     targets.update(head_targets(model.get_layer("head")))
     return assign_state(targets, state, ignore_prefixes=("pretrained.fc.",),

@@ -67,7 +67,8 @@ def build_inputs(config, seed_offset=0, skips=None):
 
 
 def build_losses(config):
-    """Losses and weights: 1 / 1 / 1 for the three outputs, `aux_loss_weight` for aux."""
+    """Losses and weights: 1 for each main output (DANet's three, or the one
+    of another head), `aux_loss_weight` for aux."""
     t = config.train
     loss = SegmentationCrossEntropy(
         ohem=t.ohem, ohem_threshold=t.ohem_threshold, ohem_min_kept=t.ohem_min_kept

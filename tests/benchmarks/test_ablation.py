@@ -24,6 +24,10 @@ def test_every_head_and_task_makes_a_valid_run_config(tmp_path):
             assert config.data.synthetic_task == task
             assert config.train.epochs * config.train.steps_per_epoch == 720
             assert config.model.backbone == "resnet18" and config.model.output_stride == 8
+            assert tuple(config.data.crop_size) == tuple(config.data.synthetic_image_size) \
+                == (64, 128)  # whole scenes: a crop could cut a twin away
+            assert (config.data.num_classes, config.data.name) == (
+                (3, "synthetic_context") if task == "context" else (6, "synthetic"))
 
 
 def test_quick_run_scores_measures_and_tabulates(tmp_path):
@@ -38,14 +42,14 @@ def test_quick_run_scores_measures_and_tabulates(tmp_path):
     results = {("danet", "context", 0): result, ("danet", "context", 1): second}
     lines = ablation.table(results, {"fcn": measure}, seeds=(0, 1)).splitlines()
     danet = next(line for line in lines if line.startswith("| danet "))
-    mean, std = 100 * (result["miou"] + 0.05), 5.0  # two values 0.1 apart
+    mean, std = 100 * (result["miou"] + 0.05), 100 * 0.1 / np.sqrt(2)  # sample std
     assert f"{mean:.1f} ± {std:.1f}" in danet
     fcn = next(line for line in lines if line.startswith("| fcn "))
     assert f"{measure['gflops']:.1f}" in fcn
 
 
 def test_mean_std_formula():
-    assert ablation.mean_std([0.5, 0.7]) == "60.0 ± 10.0"
+    assert ablation.mean_std([0.5, 0.7]) == f"60.0 ± {100 * np.sqrt(0.02):.1f}"
     assert ablation.mean_std([None, 0.25]) == "25.0"
     assert ablation.mean_std([]) == "—"
-    assert ablation.mean_std([0.1, 0.3], 1.0, 3) == f"{0.2:.3f} ± {np.std([0.1, 0.3]):.3f}"
+    assert ablation.mean_std([0.1, 0.3], 1.0, 3) == f"{0.2:.3f} ± {np.sqrt(0.02):.3f}"

@@ -130,3 +130,15 @@ def test_validation_loss_is_the_weighted_sum_of_its_parts(tmp_path):
     parts = logs["val_logits_loss"] + logs["val_pam_logits_loss"] + logs["val_cam_logits_loss"]
     np.testing.assert_allclose(logs["val_loss"], parts, rtol=1e-5)
     keras.backend.clear_session()
+
+
+def test_context_task_batches_and_refuses_another_class_count():
+    data = _synthetic(synthetic_task="context", num_classes=3, synthetic_image_size=[32, 64],
+                      crop_size=(32, 64), scale_range=(1.0, 1.0))
+    images, masks = next(iter(build_train_dataset(data)))
+    assert images.shape == (4, 32, 64, 3)
+    assert set(np.unique(masks.numpy())) <= {0, 1, 2}
+    with pytest.raises(ValueError, match="data.num_classes: the context task has 3 classes"):
+        load_examples(_synthetic(synthetic_task="context", num_classes=6), "train")
+    with pytest.raises(ValueError, match="data.synthetic_image_size"):
+        load_examples(_synthetic(synthetic_image_size=[32]), "train")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from danet_tf.data.synthetic import CLASS_NAMES, make_split
+from danet_tf.data.synthetic import CLASS_NAMES, context_objects, make_split
 
 
 def test_deterministic_and_seed_dependent():
@@ -57,27 +57,47 @@ def test_context_task_labels_follow_the_far_half():
     assert 0.7 < twin / lone < 1.4, (twin, lone)  # balanced: pairs uniform in 0, 1, 2
 
 
-def test_context_twins_look_alike_and_lone_objects_look_like_twins():
-    """Up close, twin and lone objects are drawn alike: their colour
-    statistics agree, and the colours of each twin pair match each other
-    (what only the far half reveals)."""
-    images, masks = _context(300, seed=1)
-    pixels = images.astype(np.float64)
-    twin_mean = pixels[masks == 1].mean(0)
-    lone_mean = pixels[masks == 2].mean(0)
-    np.testing.assert_allclose(twin_mean, lone_mean, atol=6.0)
-    half = masks.shape[2] // 2
-    pair_gaps, lone_gaps = [], []
-    for image, mask in zip(pixels, masks):
-        for cls, gaps in ((1, pair_gaps), (2, lone_gaps)):
-            left, right = mask[:, :half] == cls, mask[:, half:] == cls
-            if left.any() and right.any():
-                gaps.append(np.abs(image[:, :half][left].mean(0)
-                                   - image[:, half:][right].mean(0)).mean())
-    # Twins share their colours (only noise and shape differ); lone objects
-    # on the two sides do not.
-    assert np.median(pair_gaps) < 0.5 * np.median(lone_gaps), (np.median(pair_gaps),
-                                                               np.median(lone_gaps))
+def _same_look(a, b):
+    return a[0] == b[0] and a[1] == b[1] and np.array_equal(a[2], b[2]) \
+        and np.array_equal(a[3], b[3])
+
+
+def test_context_objects_follow_the_principle():
+    """Per scene: every twin has its same-look twin on the other side, at
+    least half the width away; a lone object's texture kind appears nowhere
+    else."""
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        objects = context_objects(rng, 64, 128)
+        for obj in objects:
+            others = [o for o in objects if o is not obj]
+            if obj["class"] == 1:
+                twins = [o for o in others if _same_look(o["look"], obj["look"])]
+                assert len(twins) == 1 and twins[0]["class"] == 1
+                assert twins[0]["side"] != obj["side"]
+                assert abs(twins[0]["cx"] - obj["cx"]) >= 64
+            else:
+                assert all(o["look"][0] != obj["look"][0] for o in others)
+
+
+def test_context_classes_are_alike_in_everything_local():
+    """Over many scenes, twin and lone objects have the same distributions of
+    texture kind, period, colour, shape, size, position and paint order (who
+    occludes whom): nothing but the far half tells them apart."""
+    rng = np.random.default_rng(1)
+    stats = {1: [], 2: []}
+    for _ in range(2000):
+        for order, obj in enumerate(context_objects(rng, 64, 128)):
+            kind, period, _, colours = obj["look"]
+            edge_distance = obj["cx"] if obj["side"] == 0 else 128 - obj["cx"]
+            stats[obj["class"]].append([kind == k for k in range(1, 6)] + [
+                period, colours.mean(), obj["shape"] == 0, obj["shape"] == 1, obj["ry"],
+                obj["rx"], obj["row"], edge_distance, order])
+    twin, lone = np.asarray(stats[1], float), np.asarray(stats[2], float)
+    assert 0.9 < len(twin) / len(lone) < 1.1
+    spread = np.concatenate([twin, lone]).std(0)
+    gap = np.abs(twin.mean(0) - lone.mean(0)) / spread
+    assert gap.max() < 0.08, gap.round(3)  # a biased draw (e.g. lone painted last) is ~1
 
 
 def test_context_task_is_seeded_and_refuses_an_unknown_task():
@@ -86,3 +106,5 @@ def test_context_task_is_seeded_and_refuses_an_unknown_task():
     np.testing.assert_array_equal(a[1], b[1])
     with pytest.raises(ValueError, match="data.synthetic_task"):
         make_split(1, seed=0, task="relations")
+    with pytest.raises(ValueError, match="width >= height"):
+        make_split(1, seed=0, height=128, width=64, task="context")

@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import randomize_batch_norms
 from PIL import Image
 
 from danet_tf import DANet
@@ -194,20 +195,23 @@ def test_existing_tflite_files_are_refused_before_converting(model, tmp_path):
 
 
 @pytest.mark.parametrize("head", ["psp", "aspp"])
-def test_context_heads_export_to_tflite_and_openvino(head, images, tmp_path):
+def test_context_heads_export_to_tflite_and_openvino(head, tmp_path):
     """The layers only the comparison heads use (adaptive pooling, image
     pooling, dilated 3x3) convert: TFLite at a fixed size, OpenVINO with
     dynamic height and width."""
     keras.utils.set_random_seed(1)
     model = DANet(4, backbone="resnet18", head=head)
+    randomize_batch_norms(model, np.random.default_rng(2))  # folding must pair them right
+    # 128x160: a 16x20 feature map, so rate-12 taps of ASPP reach real pixels.
+    images = np.random.default_rng(3).integers(0, 256, (1, 128, 160, 3), dtype=np.uint8)
     x = np.asarray(normalize(images))
     reference = _keras_logits(model, images)
-    tflite = export.export_tflite(model, str(tmp_path / "tflite"), head, (36, 44),
+    tflite = export.export_tflite(model, str(tmp_path / "tflite"), head, (128, 160),
                                   modes=("fp32",))
     np.testing.assert_allclose(export.run_tflite(tflite["fp32"], x), reference,
                                atol=1e-3 * np.abs(reference).max())
     compiled = export.compile_openvino(export.export_openvino(model, str(tmp_path / "ov"), head))
-    other = np.random.default_rng(1).integers(0, 256, (1, 40, 56, 3), dtype=np.uint8)
+    other = np.random.default_rng(1).integers(0, 256, (2, 40, 56, 3), dtype=np.uint8)
     for batch in (images, other):
         expected = _keras_logits(model, batch)
         np.testing.assert_allclose(export.run_openvino(compiled, np.asarray(normalize(batch))),

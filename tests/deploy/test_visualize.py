@@ -39,3 +39,16 @@ def test_legend_lists_the_classes_present_below_the_picture():
     swatches = sheet[10:, 4:17]
     assert (swatches == PALETTE[2]).all(axis=-1).any()  # the dog swatch
     assert not (swatches == PALETTE[1]).all(axis=-1).any()  # no cat in the picture
+
+
+def test_attention_pictures_refuse_a_head_without_both_modules():
+    import pytest
+
+    from danet_tf import DANet
+
+    model = DANet(num_classes=3, backbone="resnet18", head="pam")
+    image = np.zeros((32, 32, 3), np.uint8)
+    with pytest.raises(ValueError, match="head=danet model"):
+        visualize.attention_maps(model, image)
+    with pytest.raises(ValueError, match="head=danet model"):
+        visualize.channel_responses(model, image, np.zeros((32, 32), int), 1)

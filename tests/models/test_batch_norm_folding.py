@@ -2,21 +2,10 @@ import keras
 import numpy as np
 import pytest
 from conftest import to_numpy
+from helpers import randomize_batch_norms
 
 from danet_tf import DANet, fold_batch_norm
 from danet_tf.models.batch_norm_folding import conv_bn_pairs, folded_conv_weights
-
-
-def _randomize_batch_norms(model, rng, min_variance=0.5):
-    """Non-trivial BN statistics (and conv biases where there are some)."""
-    for conv, bn in conv_bn_pairs(model):
-        channels = bn.gamma.shape[0]
-        bn.gamma.assign(rng.uniform(0.5, 1.5, channels))
-        bn.beta.assign(rng.normal(0.0, 0.5, channels))
-        bn.moving_mean.assign(rng.normal(0.0, 0.5, channels))
-        bn.moving_variance.assign(rng.uniform(min_variance, 2.0, channels))
-        if conv.use_bias:
-            conv.bias.assign(rng.normal(0.0, 0.5, channels))
 
 
 def test_folded_conv_weights_match_the_formula_in_float64():
@@ -26,7 +15,7 @@ def test_folded_conv_weights_match_the_formula_in_float64():
         keras.layers.Conv2D(3, 1, use_bias=True),
         keras.layers.BatchNormalization(epsilon=1e-3),
     ])
-    _randomize_batch_norms(model, rng, min_variance=1e-3)  # epsilon matters
+    randomize_batch_norms(model, rng, min_variance=1e-3)  # epsilon matters
     (conv, bn), = conv_bn_pairs(model)
     folded = folded_conv_weights(conv, bn)
 
@@ -51,7 +40,7 @@ def test_folded_conv_weights_match_the_formula_in_float64():
 def test_folded_model_equals_the_original_in_inference(options):
     rng = np.random.default_rng(1)
     model = DANet(num_classes=5, **options)
-    _randomize_batch_norms(model, rng)
+    randomize_batch_norms(model, rng)
     model.get_layer("head").get_layer("sa").gamma.assign([0.7])
     model.get_layer("head").get_layer("sc").gamma.assign([0.3])
     folded = fold_batch_norm(model)
@@ -77,7 +66,7 @@ def test_folded_model_equals_the_original_in_inference(options):
 def test_inference_model_folds_into_a_frozen_copy(tmp_path):
     rng = np.random.default_rng(2)
     model = DANet(num_classes=4, backbone="resnet18")
-    _randomize_batch_norms(model, rng)
+    randomize_batch_norms(model, rng)
     images = rng.normal(size=(1, 32, 40, 3)).astype("float32")
     shared = model.inference_model()
     folded = model.inference_model(fold_batch_norm=True)

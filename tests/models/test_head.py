@@ -165,3 +165,36 @@ def test_adaptive_pooling_equals_pytorch_bins_even_where_bins_exceed_the_size(he
     for bins in (1, 2, 3, 6):
         got = to_numpy(AdaptiveAveragePooling(bins)(x.astype("float32")))
         np.testing.assert_allclose(got, _adaptive_average_pool_ref(x, bins), atol=1e-5)
+
+
+def test_pam_and_cam_heads_are_danet_branches_wired_alike(features):
+    """DANet's weights copied by layer name into the single-module heads give
+    exactly DANet's position and channel logits."""
+    rng = np.random.default_rng(5)
+    danet = segmentation_head("danet", 32, 3)
+    _randomise_batch_norm(danet, rng)
+    danet.get_layer("sa").gamma.assign([0.7])
+    danet.get_layer("sc").gamma.assign([-0.5])
+    x = features.astype("float32")
+    _, pam_logits, cam_logits = (to_numpy(o) for o in danet(x, training=False))
+    for branch, expected in (("pam", pam_logits), ("cam", cam_logits)):
+        head = attention_branch_head(32, 3, branch)
+        for layer in head.layers[1:]:
+            layer.set_weights(danet.get_layer(layer.name).get_weights())
+        got = to_numpy(keras.tree.flatten(head(x, training=False))[0])
+        np.testing.assert_allclose(got, expected, atol=1e-5 * np.abs(expected).max(),
+                                   err_msg=branch)
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_head_variables_sit_under_the_head_scope(head):
+    """The optimiser's 10x head learning rate selects variables by `head/`."""
+    model = segmentation_head(head, 64, 3)
+    assert model.weights and all(v.path.startswith("head/") for v in model.weights)
+
+
+def test_a_config_saved_before_heads_existed_builds_danet():
+    config = DANet(num_classes=3, backbone="resnet18").get_config()
+    del config["head"]
+    model = DANet.from_config(config)
+    assert model.head_kind == "danet" and "pam_logits" in model.output

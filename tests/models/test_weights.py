@@ -108,3 +108,10 @@ def test_keras_applications_backbone_offline():
     # The caffe layout puts the stride on the first 1x1 conv.
     assert backbone.get_layer("layer2_0_conv1").strides == (2, 2)
     assert backbone.get_layer("layer2_0_conv2").strides == (1, 1)
+
+
+def test_an_official_checkpoint_refuses_another_head():
+    from danet_tf.models.weights import load_official_danet
+
+    with pytest.raises(ValueError, match="head=danet model"):
+        load_official_danet(DANet(num_classes=3, backbone="resnet18", head="psp"), {})
