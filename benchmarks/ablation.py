@@ -170,6 +170,8 @@ def main(argv=None):
     parser.add_argument("--heads", nargs="+", default=list(HEADS), choices=HEADS)
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
     parser.add_argument("--no-control", action="store_true", help="skip the local-texture runs")
+    parser.add_argument("--no-train", action="store_true",
+                        help="train nothing: tabulate the cached runs (and measure the heads)")
     parser.add_argument("--train", nargs=3, metavar=("HEAD", "TASK", "SEED"),
                         help=argparse.SUPPRESS)  # one run, in a child
     parser.add_argument("--measure", metavar="HEAD", help=argparse.SUPPRESS)
@@ -192,12 +194,14 @@ def main(argv=None):
 
     me = [sys.executable, os.path.abspath(__file__), "--workdir", args.workdir] + (
         ["--quick"] if args.quick else [])
-    # One seed of every head first, then the control, then the other seeds:
-    # a cut-off run leaves complete rows.
-    jobs = [(h, "context", args.seeds[0]) for h in args.heads]
+    # Seed by seed over every head, the control last: a cut-off run leaves
+    # complete rows.
+    jobs = [(h, "context", s) for s in args.seeds for h in args.heads]
     if not args.no_control:
         jobs += [(h, "textures", args.seeds[0]) for h in args.heads]
-    jobs += [(h, "context", s) for s in args.seeds[1:] for h in args.heads]
+    if args.no_train:  # tabulate what is cached
+        jobs = [job for job in jobs if os.path.isfile(
+            os.path.join(results_dir, "{}_{}_seed{}.json".format(*job)))]
     results, measures = {}, {}
     for head, task, seed in jobs:
         start = time.time()
