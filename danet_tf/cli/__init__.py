@@ -2,8 +2,9 @@
 
 Every command's `main` is wrapped by `command`: the project's own errors —
 a bad file, a bad config key or value, a model/checkpoint mismatch, a
-missing optional dependency — end the command with one line on stderr that
-names the file or field, and exit status 2. `--debug` (or `DANET_DEBUG=1`)
+missing optional dependency, a download that cannot connect — end the
+command with one line on stderr that names the file or field, and exit
+status 2. `--debug` (or `DANET_DEBUG=1`)
 shows the full traceback instead.
 """
 
@@ -14,7 +15,7 @@ import sys
 
 # What users can cause and fix: files, configs, checkpoints, dependencies.
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError,
-               PermissionError, ImportError)
+               PermissionError, ImportError, ConnectionError)
 
 
 def debug_requested(argv):

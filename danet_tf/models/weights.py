@@ -223,9 +223,19 @@ def load_backbone_weights(backbone, spec, depth, layout):
             )
         import keras
 
-        application = getattr(keras.applications, f"ResNet{depth}")(
-            weights=spec, include_top=False, input_shape=(None, None, 3)
-        )
+        try:
+            application = getattr(keras.applications, f"ResNet{depth}")(
+                weights=spec, include_top=False, input_shape=(None, None, 3)
+            )
+        except Exception as error:  # Keras raises a bare Exception when a download fails
+            if "URL fetch failure" not in str(error):
+                raise
+            raise ConnectionError(
+                f"model.backbone_weights=imagenet: Keras could not download the ImageNet "
+                f"ResNet{depth} weights ({error}). Connect once (Keras keeps them in "
+                "~/.keras/models/), or set model.backbone_weights to a downloaded "
+                "keras.applications .h5 file, or to none (random initialisation)."
+            ) from error
         copied = load_keras_applications_backbone(backbone, application)
         return f"backbone: keras.applications ResNet{depth} weights ({spec}), {len(copied)} layers"
     if layout != "torchvision":

@@ -73,6 +73,25 @@ def test_missing_optional_dependency(tmp_path, capsys, monkeypatch):
                          "needs PyTorch", "pip install torch")
 
 
+def test_imagenet_weights_without_a_network(tmp_path, capsys, monkeypatch):
+    """What the folder preset does on a machine that cannot reach Keras' storage."""
+    import keras
+
+    def offline(**kwargs):  # keras.applications' own failure, word for word
+        raise Exception("URL fetch failure on https://storage.googleapis.com/x.h5: None -- "
+                        "[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(keras.applications, "ResNet50", offline)
+    make_folder_dataset(str(tmp_path / "data"), "train")
+    make_folder_dataset(str(tmp_path / "data"), "val")
+    _fails_with_one_line(capsys, train.main,
+                         ["--preset", "folder", "--set", f"data.root={tmp_path / 'data'}",
+                          "--set", "data.num_classes=4",
+                          "--model-dir", str(tmp_path / "run")],
+                         "model.backbone_weights=imagenet", "could not download",
+                         "Name or service not known", "none")
+
+
 @pytest.mark.slow
 def test_a_truncated_image_inside_training_names_the_file(tmp_path, capsys):
     root = tmp_path / "data"
