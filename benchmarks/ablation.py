@@ -116,6 +116,54 @@ def measure_head(head, size=512, repeats=5):
             "latency_s": median_time(lambda: forward(x).numpy(), repeats)[0]}
 
 
+def attention_figure(workdir, out, scale=4):
+    """The trained DANet (context task, seed 0) on the first val scene with a
+    twin and a lone object on its left: input, truth, prediction and the PAM
+    rows of the two objects' centres; returns each row's attention mass on
+    the far half's objects."""
+    import keras
+    from PIL import Image
+
+    from danet_tf.data.synthetic import make_split
+    from danet_tf.deploy import visualize
+    from danet_tf.models.preprocessing import normalize
+
+    name = "danet_context_seed0"
+    model = keras.models.load_model(os.path.join(workdir, "exports", name, f"{name}.keras"))
+    config = run_config("danet", "context", 0, workdir, quick=False)
+    height, width = config.data.synthetic_image_size
+    images, masks = make_split(config.data.synthetic_val_size, 1, height, width, task="context")
+    half = width // 2
+    index = next(i for i, m in enumerate(masks) if {1, 2} <= set(np.unique(m[:, :half])))
+    image, truth = images[index], masks[index]
+    pam, _, grid = visualize.attention_maps(model, image)
+    prediction = np.asarray(model.inference_model()(normalize(image)[None]))[0].argmax(-1)
+    size = (width * scale, height * scale)
+    big = np.asarray(Image.fromarray(image).resize(size, Image.NEAREST))
+    palette = np.array([[0, 0, 0], [200, 30, 30], [40, 170, 60]], np.uint8)
+
+    def classes(c):
+        return np.asarray(Image.fromarray(palette[c]).resize(size, Image.NEAREST))
+
+    rows = np.round(np.linspace(0, height - 1, grid[0])).astype(int)
+    cols = np.round(np.linspace(0, width - 1, grid[1])).astype(int)
+    far_objects = (truth[np.ix_(rows, cols)] > 0) & (cols >= half)[None, :]
+    panels = [big, classes(truth), classes(prediction)]
+    titles = [f"val scene {index}", "truth: twin red, lone green", "DANet prediction (seed 0)"]
+    masses = {}
+    for cls, label in ((1, "twin"), (2, "lone")):
+        ys, xs = np.nonzero(truth[:, :half] == cls)
+        point = (int(ys.mean()), int(xs.mean()))
+        row = pam[visualize.feature_index(point, (height, width), grid)].reshape(grid)
+        masses[label] = float(row[far_objects].sum())
+        heat = visualize.mark(visualize.heatmap(row, big), (point[0] * scale, point[1] * scale), 8)
+        panels.append(visualize.with_colour_bar(heat, float(row.min()), float(row.max())))
+        titles.append(f"PAM row, {label} on the left: {masses[label]:.0%} on far-half objects")
+    sheet = visualize.figure_sheet(panels, titles, columns=3)
+    Image.fromarray(sheet).save(out, optimize=True)
+    return masses
+
+
 def cached(path, command, timeout):
     """Runs `command` (a child writing `path`) unless `path` exists; returns its JSON."""
     if not os.path.isfile(path):
@@ -172,6 +220,8 @@ def main(argv=None):
     parser.add_argument("--no-control", action="store_true", help="skip the local-texture runs")
     parser.add_argument("--no-train", action="store_true",
                         help="train nothing: tabulate the cached runs (and measure the heads)")
+    parser.add_argument("--figure", metavar="PNG",
+                        help="draw the trained DANet's attention (context, seed 0) and stop")
     parser.add_argument("--train", nargs=3, metavar=("HEAD", "TASK", "SEED"),
                         help=argparse.SUPPRESS)  # one run, in a child
     parser.add_argument("--measure", metavar="HEAD", help=argparse.SUPPRESS)
@@ -181,6 +231,9 @@ def main(argv=None):
     os.makedirs(results_dir, exist_ok=True)
     from danet_tf.files import write_text
 
+    if args.figure:
+        print(attention_figure(workdir, args.figure))
+        return
     if args.train:
         head, task, seed = args.train
         result = train_one(head, task, int(seed), workdir, args.quick)

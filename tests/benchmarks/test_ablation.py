@@ -35,6 +35,9 @@ def test_quick_run_scores_measures_and_tabulates(tmp_path):
     assert result["steps"] == 3
     assert 0.0 <= result["miou"] <= 1.0 and len(result["per_class_iou"]) == 3
     assert set(result["gammas"]) == {"sa", "sc"}
+    masses = ablation.attention_figure(str(tmp_path), str(tmp_path / "figure.png"))
+    assert set(masses) == {"twin", "lone"} and all(0.0 <= m <= 1.0 for m in masses.values())
+    assert (tmp_path / "figure.png").stat().st_size > 10_000
     measure = ablation.measure_head("fcn", size=64, repeats=1)
     assert measure["params"] > measure["head_params"] > 0
     assert measure["gflops"] > 0 and measure["latency_s"] > 0
