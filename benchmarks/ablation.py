@@ -201,7 +201,8 @@ def table(results, measures, seeds):
         latency = f"{measure['latency_s']:.3f}" if measure else "—"
         lines.append(
             f"| {head} | {params} | {gflops} | {latency} "
-            f"| {mean_std([r['miou'] for r in runs])} | "
+            f"| {mean_std([r['miou'] for r in runs])}"
+            f"{'' if len(runs) == len(seeds) else f' ({len(runs)} of {len(seeds)} seeds)'} | "
             f"{mean_std([r['per_class_iou'][1] for r in runs])} "
             f"| {mean_std([r['per_class_iou'][2] for r in runs])} "
             f"| {mean_std([r['gammas'].get('sa') for r in runs], 1.0, 3)} "
