@@ -51,7 +51,11 @@ def _shape_mask(rng, yy, xx, size):
     """A random ellipse, rectangle or triangle of about `size` pixels."""
     cy, cx = rng.uniform(0, yy.shape[0]), rng.uniform(0, xx.shape[1])
     ry, rx = size * rng.uniform(0.5, 1.0, 2)
-    kind = rng.integers(3)
+    return _shape_region(rng.integers(3), yy, xx, cy, cx, ry, rx)
+
+
+def _shape_region(kind, yy, xx, cy, cx, ry, rx):
+    """Ellipse (0), rectangle (1) or triangle (2) centred at `(cy, cx)` with radii `(ry, rx)`."""
     if kind == 0:
         return ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0
     if kind == 1:
@@ -114,14 +118,8 @@ def make_context_scene(rng, height=64, width=128, noise_std=12.0):
     image = _smooth_background(rng, height, width)
     mask = np.zeros((height, width), np.uint8)
     for obj in context_objects(rng, height, width):
-        cy, cx, ry, rx = obj["cy"], obj["cx"], obj["ry"], obj["rx"]
-        if obj["shape"] == 0:
-            region = ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2 <= 1.0
-        elif obj["shape"] == 1:
-            region = (np.abs(yy - cy) <= ry) & (np.abs(xx - cx) <= rx)
-        else:
-            region = ((yy >= cy - ry) & (yy <= cy + ry)
-                      & (np.abs(xx - cx) <= rx * (yy - cy + ry) / (2 * ry)))
+        cy, cx = obj["cy"], obj["cx"]
+        region = _shape_region(obj["shape"], yy, xx, cy, cx, obj["ry"], obj["rx"])
         # The texture is anchored at the object's centre: twins look the same.
         kind, period, phase, colours = obj["look"]
         pattern = _texture(kind, yy - cy, xx - cx, period, phase)
