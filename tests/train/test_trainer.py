@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -74,38 +75,59 @@ def test_resume_after_kill_continues_at_the_right_step(tmp_path):
     assert summary["steps"] == 6
 
 
+def _jax_one_step(out, devices):
+    """One training step under JAX on `devices` host devices: `(weights, summary)`."""
+    summary = _run(out, "mirrored", devices, "model.dropout=0.0", "train.epochs=1",
+                   "train.steps_per_epoch=1", backend="jax")
+    assert summary["backend"] == "jax"
+    assert summary["num_replicas"] == int(devices)
+    assert summary["steps"] == 1
+    return np.load(out / "weights.npz"), summary
+
+
+def _max_weight_difference(a, b):
+    """Largest `|a - b|` over all weights, each relative to max(1, its magnitude)."""
+    return max(float(np.max(np.abs(a[k] - b[k]))) / max(float(np.max(np.abs(a[k]))), 1.0)
+               for k in a.files)
+
+
 @pytest.mark.xdist_group("processes")
 def test_jax_data_parallel_on_two_devices_equals_one_device(tmp_path):
     """`keras.distribution.DataParallel` over 2 host devices: the same weights
     after a training step as on one device, to float32 rounding (dropout
-    off, so that both runs draw no random numbers).
+    off, so that both runs draw no random numbers). One step keeps it quick.
 
-    Repeated 2-device runs were not always repeatable (1 in 3 started from
-    other initial weights) until the trainer seeded before setting up the
-    distribution; since then 3 of 3 runs passed. One step keeps it quick.
+    Alone, these runs are bitwise repeatable (5 of 5 runs of each) and agree
+    to 3.6e-7. Inside full CI runs a process has three times ended elsewhere
+    (twice from other initial weights or batch, once from the same start
+    with the 1-device run the odd one), cause unknown. So a disagreement
+    reruns both: it fails when each setting repeats its own result and the
+    two still differ (DataParallel computes another step), passes with a
+    warning when the reruns agree, and is an xfail when neither settles it.
     """
-    runs, starts = {}, {}
-    for devices in ("1", "2"):
-        out = tmp_path / f"jax{devices}"
-        summary = _run(out, "mirrored", devices, "model.dropout=0.0", "train.epochs=1",
-                       "train.steps_per_epoch=1", backend="jax")
-        assert summary["backend"] == "jax"
-        assert summary["num_replicas"] == int(devices)
-        assert summary["steps"] == 1
-        runs[devices] = np.load(out / "weights.npz")
-        starts[devices] = summary["start"]
-    one, two = runs["1"], runs["2"]
+    tolerance = 1e-5  # seen: 3.6e-7; dropout on (another random draw) moves weights by ~2
+    one, one_summary = _jax_one_step(tmp_path / "jax1", "1")
+    two, two_summary = _jax_one_step(tmp_path / "jax2", "2")
     assert len(one.files) > 100
-    if starts["1"] != starts["2"]:
-        # Seen twice, only inside the full suite's CI run (never in 20 runs
-        # alone): one of the two processes started from other weights or
-        # another first batch. That is run-to-run nondeterminism (README,
-        # Backends), not what this test checks.
-        pytest.xfail(f"the runs did not start from the same point: {starts}")
-    for key in one.files:
-        scale = max(float(np.max(np.abs(one[key]))), 1.0)
-        # Seen: 3.6e-7; dropout on (another random draw) moves weights by ~2.
-        np.testing.assert_allclose(two[key], one[key], rtol=0, atol=1e-5 * scale, err_msg=key)
+    if _max_weight_difference(one, two) <= tolerance:
+        return
+    one_again, one_again_summary = _jax_one_step(tmp_path / "jax1_again", "1")
+    two_again, two_again_summary = _jax_one_step(tmp_path / "jax2_again", "2")
+    report = {name: {"start": s["start"], "loss": s["final_train_loss"],
+                     "difference to the first 1-device run": _max_weight_difference(one, w)}
+              for name, w, s in (("1 device", one, one_summary),
+                                 ("2 devices", two, two_summary),
+                                 ("1 device again", one_again, one_again_summary),
+                                 ("2 devices again", two_again, two_again_summary))}
+    if _max_weight_difference(one_again, two_again) <= tolerance:
+        warnings.warn(f"the first pair of runs disagreed, their reruns agree: {report}",
+                      stacklevel=1)
+        return
+    repeatable = (_max_weight_difference(one, one_again) <= tolerance
+                  and _max_weight_difference(two, two_again) <= tolerance)
+    if repeatable:
+        pytest.fail(f"DataParallel's step differs from one device's, repeatably: {report}")
+    pytest.xfail(f"the runs were not repeatable: {report}")
 
 
 def _free_ports(n):
