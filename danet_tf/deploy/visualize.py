@@ -11,14 +11,9 @@ import keras
 import numpy as np
 from PIL import Image, ImageDraw
 
+from danet_tf.models.head import require_danet_head
 from danet_tf.models.preprocessing import normalize
 from danet_tf.models.resize import resize_bilinear
-
-
-def _require_both_modules(model):
-    if getattr(model, "head_kind", "danet") != "danet":
-        raise ValueError("The attention pictures need a model.head=danet model (both modules). "
-                         f"Received a model with head {model.head_kind!r}.")
 
 
 def attention_maps(model, image):
@@ -27,7 +22,7 @@ def attention_maps(model, image):
     Returns:
         `(pam, cam, (h, w))` where `(h, w)` is the layer4 grid.
     """
-    _require_both_modules(model)
+    require_danet_head(model, "An attention picture")
     backbone = model.get_layer("backbone")
     head = model.get_layer("head")
     x = np.asarray(normalize(image))[None]
@@ -99,7 +94,7 @@ def channel_responses(model, image, classes, class_id, top=3):
     Returns:
         A list of `(channel, before (h, w), after (h, w), gain)`.
     """
-    _require_both_modules(model)
+    require_danet_head(model, "An attention picture")
     head = model.get_layer("head")
     x = np.asarray(normalize(image))[None]
     features = model.get_layer("backbone")(x, training=False)["layer4"]

@@ -236,6 +236,18 @@ def head_output_names(kind):
     return ("logits", "pam_logits", "cam_logits") if kind == "danet" else ("logits",)
 
 
+def require_danet_head(model, purpose):
+    """Raises unless `model` has DANet's head (both attention modules).
+
+    `purpose` completes "... needs a model.head=danet model", e.g.
+    "An official DANet checkpoint".
+    """
+    kind = getattr(model, "head_kind", "danet")
+    if kind != "danet":
+        raise ValueError(f"{purpose} needs a model.head=danet model (both attention modules). "
+                         f"Received a model with head {kind!r}.")
+
+
 def fcn_aux_head(features, num_classes, synchronized_bn=False, channels=256, dropout=0.1):
     """mmseg's FCN auxiliary head on layer3: 3x3 conv-BN-ReLU, dropout, 1x1.
 

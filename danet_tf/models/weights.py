@@ -16,6 +16,7 @@ only by `load_torch_state_dict`, never by the rest of the library.
 import numpy as np
 
 from danet_tf.models.dilated_resnet import BASIC_BLOCK_DEPTHS, DEPTHS
+from danet_tf.models.head import require_danet_head
 
 BN_SUFFIXES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean",
                "running_var": "moving_variance"}
@@ -145,9 +146,7 @@ def load_official_danet(model, state):
     Returns:
         The list of converted tensor names.
     """
-    if getattr(model, "head_kind", "danet") != "danet":
-        raise ValueError(f"An official DANet checkpoint fills a model.head=danet model. "
-                         f"Received a model with head {model.head_kind!r}.")
+    require_danet_head(model, "An official DANet checkpoint")
     targets = backbone_targets(model.get_layer("backbone"), "pretrained.")
     targets.update(head_targets(model.get_layer("head")))
     return assign_state(targets, state, ignore_prefixes=("pretrained.fc.",),
