@@ -3,8 +3,9 @@
     python benchmarks/test_suite_footprint.py [pytest arguments, default: the README's -q tests]
 
 Samples the summed RSS of pytest and all its descendants (from /proc, every
-0.2 s) while the suite runs, and prints the peak, the largest single process
-and the wall time. `/usr/bin/time -v` reports only the largest process.
+0.2 s) while the suite runs, and prints the peak, the largest single process,
+the wall time and the processes that made the peak. `/usr/bin/time -v`
+reports only the largest process.
 """
 
 import os
@@ -14,7 +15,7 @@ import time
 
 
 def tree_rss_mb(root_pid):
-    """`(sum, max)` RSS in MB of `root_pid` and its descendants."""
+    """`(sum, max, [(MB, pid)])` RSS of `root_pid` and its descendants."""
     children = {}
     rss = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -29,9 +30,18 @@ def tree_rss_mb(root_pid):
     stack, values = [root_pid], []
     while stack:
         pid = stack.pop()
-        values.append(rss.get(pid, 0.0))
+        values.append((rss.get(pid, 0.0), pid))
         stack.extend(children.get(pid, []))
-    return sum(values), max(values)
+    return sum(v for v, _ in values), max(v for v, _ in values), values
+
+
+def command_line(pid, limit=160):
+    """The command line of `pid` (shortened), or "?" once it has exited."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()[:limit]
+    except OSError:
+        return "?"
 
 
 def main():
@@ -39,8 +49,12 @@ def main():
     start = time.time()
     process = subprocess.Popen([sys.executable, "-m", "pytest", *args])
     peak_sum = peak_one = 0.0
+    at_peak = []
     while process.poll() is None:
-        total, largest = tree_rss_mb(process.pid)
+        total, largest, values = tree_rss_mb(process.pid)
+        if total > peak_sum:
+            at_peak = [(mb, command_line(pid)) for mb, pid in sorted(values, reverse=True)
+                       if mb > 100]
         peak_sum, peak_one = max(peak_sum, total), max(peak_one, largest)
         time.sleep(0.2)
     print("| measure | value |\n|---|---|")
@@ -48,6 +62,9 @@ def main():
     print(f"| peak RSS, process tree (sum) | {peak_sum / 1024:.2f} GB |")
     print(f"| peak RSS, largest process | {peak_one / 1024:.2f} GB |")
     print(f"| pytest exit status | {process.returncode} |")
+    print("\nProcesses at the tree's peak (RSS over 100 MB):")
+    for mb, command in at_peak:
+        print(f"  {mb / 1024:.2f} GB  {command}")
     sys.exit(process.returncode)
 
 
