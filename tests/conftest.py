@@ -24,6 +24,10 @@ def _free_memory_between_modules():
     the next runs: keeps the suite's peak memory down."""
     yield
     keras.backend.clear_session()
+    if keras.backend.backend() == "jax":
+        import jax
+
+        jax.clear_caches()  # compiled executables of every op and shape seen so far
     gc.collect()
     _return_free_memory_to_the_system()
 
