@@ -6,7 +6,7 @@ Sections: pipeline pam forward flops train (default: all of these) and
 official (this project's deployment paths next to the official PyTorch
 DANet on the same weights; long: about 45 minutes on 2 cores) and
 multiscale (official's last table alone: multi-scale + flip sliding-window
-evaluation, about 30 minutes).
+evaluation, about 25 minutes).
 Each case runs in its own process (peak RSS per case). Times are medians of
 several runs after a warm-up. --quick uses fewer repeats and skips the
 largest cases.
