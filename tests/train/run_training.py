@@ -45,6 +45,8 @@ def record_starting_point(trainer):
         return load_backbone(config, model)
 
     def build_and_record(config, seed_offset=0, skips=None):
+        # A dataset of its own: a second iterator over the trainer's would
+        # reshuffle (`reshuffle_each_iteration`) and start elsewhere.
         images, _ = next(iter(build_inputs(config, seed_offset, skips)[0]))
         start["batch"] = _fingerprint([np.asarray(images)])
         return build_inputs(config, seed_offset, skips)

@@ -98,9 +98,9 @@ def test_jax_data_parallel_on_two_devices_equals_one_device(tmp_path):
     off, so that both runs draw no random numbers). One step keeps it quick.
 
     Alone, these runs are bitwise repeatable (5 of 5 runs of each) and agree
-    to 3.6e-7. Inside full CI runs a process has three times ended elsewhere
-    (twice from other initial weights or batch, once from the same start
-    with the 1-device run the odd one), cause unknown. So a disagreement
+    to 3.6e-7. Inside full-suite runs a process has four times ended
+    elsewhere (twice from other initial weights or batch, twice from the same
+    start with another first-step loss), cause unknown. So a disagreement
     reruns both: it fails when each setting repeats its own result and the
     two still differ (DataParallel computes another step), passes with a
     warning when the reruns agree, and is an xfail when neither settles it.
