@@ -5,24 +5,19 @@ import os
 import shutil
 import tempfile
 
-
-def _share_jax_compilations_within_the_session():
-    """Eager JAX compiles every op for every shape it meets (a DANet build:
-    ~130 compilations, ~5 s); the JAX processes of one session (the
-    other-backend suite, the training runs) and the test modules after each
-    cache clearing load them from one cache directory instead. A fresh,
-    empty directory per session: the measured suite is always the cold one."""
-    if "JAX_COMPILATION_CACHE_DIR" not in os.environ:  # set: a subprocess of this session
-        directory = tempfile.mkdtemp(prefix="danet-tests-jax-cache-")
-        os.environ["JAX_COMPILATION_CACHE_DIR"] = directory
-        atexit.register(shutil.rmtree, directory, ignore_errors=True)
-    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
-
-
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-_share_jax_compilations_within_the_session()
+# Eager JAX compiles every op for every shape it meets (a DANet build: ~130
+# compilations, ~5 s). The JAX processes of one session (the other-backend
+# suite, the training runs) and its test modules after each cache clearing
+# load them from one cache directory instead. A fresh, empty directory per
+# session (kept when set: a subprocess of this session), so that a measured
+# run is always the cold one.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="danet-tests-jax-cache-")
+    atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
 import keras
 import numpy as np
