@@ -7,7 +7,7 @@ import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-# Eager JAX compiles every op for every shape it meets (a DANet build: ~130
+# Eager JAX compiles every op for every shape it meets (a DANet-18 forward: ~130
 # compilations, ~5 s). The JAX processes of one session (the other-backend
 # suite, the training runs) and its test modules after each cache clearing
 # load them from one cache directory instead. A fresh, empty directory per
