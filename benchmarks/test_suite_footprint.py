@@ -1,10 +1,13 @@
 """Peak memory and wall time of the test suite, counting every process it starts.
 
-    python benchmarks/test_suite_footprint.py [pytest arguments, default: the README's -q tests]
+    python benchmarks/test_suite_footprint.py [pytest arguments]
+
+(default: the README's `-q -n 2 --dist loadscope tests`)
 
 Samples the memory of pytest and all its descendants (from /proc, every
-0.2 s) while the suite runs, and prints the peak, the largest single process,
-the wall time and the processes that made the peak. The sum is of PSS
+0.5 s) while the suite runs, and prints the peak, the largest single process,
+the wall time and the processes that made the peak, and the CPU time of the
+whole tree (on 2 cores the suite is CPU-bound: wall time ~ CPU time / 2). The sum is of PSS
 (proportional set size: a page shared by n processes counts 1/n in each):
 summed RSS counts a just-forked child's copy-on-write pages twice, which made
 single-sample peaks of 8.6 GB out of a 2.8 GB parent and its children before
@@ -12,6 +15,7 @@ they exec. `/usr/bin/time -v` reports only the largest process's RSS.
 """
 
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -60,7 +64,7 @@ def command_line(pid, limit=160):
 
 
 def main():
-    args = sys.argv[1:] or ["-q", "tests"]
+    args = sys.argv[1:] or ["-q", "-n", "2", "--dist", "loadscope", "tests"]
     start = time.time()
     process = subprocess.Popen([sys.executable, "-m", "pytest", *args])
     peak_sum = peak_one = 0.0
@@ -71,9 +75,11 @@ def main():
             at_peak = [(mb, command_line(pid)) for mb, pid in sorted(values, reverse=True)
                        if mb > 100]
         peak_sum, peak_one = max(peak_sum, total), max(peak_one, largest)
-        time.sleep(0.2)
+        time.sleep(0.5)
     print("| measure | value |\n|---|---|")
     print(f"| wall time | {time.time() - start:.0f} s |")
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)  # the tree, once it has exited
+    print(f"| CPU time, process tree (user + system) | {used.ru_utime + used.ru_stime:.0f} s |")
     print(f"| peak PSS, process tree (sum) | {peak_sum / 1024:.2f} GB |")
     print(f"| peak RSS, largest process | {peak_one / 1024:.2f} GB |")
     print(f"| pytest exit status | {process.returncode} |")

@@ -1,6 +1,5 @@
 import atexit
 import ctypes
-import gc
 import os
 import shutil
 import tempfile
@@ -18,6 +17,13 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+# XLA's LLVM back end at -O0 in the test processes: most programs of a test
+# run once, and compiling them is what takes the time (a DANet-18 build on
+# JAX: 7.1 s -> 3.2 s, its first forward 5.8 s -> 4.1 s; the same HLO
+# optimisations, IEEE arithmetic either way). Subprocesses inherit it.
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = " ".join(
+        [os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0"]).strip()
 
 import keras
 import numpy as np
@@ -37,12 +43,11 @@ def _free_memory_between_modules():
     """Models of one test module are not kept alive (or cached by Keras) while
     the next runs: keeps the suite's peak memory down."""
     yield
-    keras.backend.clear_session()
     if keras.backend.backend() == "jax":
         import jax
 
         jax.clear_caches()  # compiled executables of every op and shape seen so far
-    gc.collect()
+    keras.backend.clear_session()  # and a garbage collection (`free_memory=True`)
     _return_free_memory_to_the_system()
 
 
@@ -55,21 +60,73 @@ def _return_free_memory_to_the_system():
         pass
 
 
-# Tests that start large processes (other backends, training runs, exports)
-# carry `@pytest.mark.xdist_group("processes")`: under the optional
-# `-n 2 --dist loadgroup` they run one after another on one worker, so that
-# two of them never add up their peak memory.
+# The suite runs on two pytest-xdist workers (`-n 2 --dist loadscope`, the
+# README's command), scheduled by `LaneScheduling` below. The tests that
+# start the suite's large processes are in two lanes, each run one after
+# another on one worker and handed out first, so that at most two such
+# processes are alive at once: `memory` holds the largest (the other-backend
+# runs of tests/models, the ONNX conversion, the two-worker training runs),
+# `processes` the other training and backend processes. Every other test
+# goes with its module (module fixtures are built once), and the modules
+# fill both workers around the lanes, those with `slow` tests first.
+# (pytest-xdist 3.8's own `xdist_group` marker does nothing under pytest
+# 9.2: it renames `item._nodeid`, which pytest no longer reads.) The lanes
+# are node id prefixes, as the scheduler sees only node ids:
+LANES = {
+    "memory": (
+        "tests/test_backends.py::test_model_suite_passes_on_backend[",
+        "tests/deploy/test_export.py::test_onnx_matches_keras",
+        "tests/train/test_trainer.py::test_two_multiworker_processes_reach_identical_weights",
+        "tests/train/test_trainer.py::test_keras_still_needs_the_multiworker_patch",
+    ),
+    "processes": (
+        "tests/cli/test_folder_recipe.py::",
+        "tests/test_backends.py::test_the_core_runs_without_tensorflow_and_gives_its_logits[",
+        "tests/train/test_trainer.py::test_mirrored_fit_on_two_logical_cpus_resumes_after_a_kill",
+        "tests/train/test_trainer.py::test_jax_data_parallel_on_two_devices_equals_one_device",
+    ),
+}
+
+
+def _module(nodeid):
+    return nodeid.split("::")[0]
+
+
+def lane_of(nodeid):
+    """The lane of a test's node id, or `None`."""
+    return next((lane for lane, prefixes in LANES.items()
+                 if nodeid.startswith(prefixes)), None)
 
 
 def pytest_collection_modifyitems(config, items):
-    """`@pytest.mark.tensorflow` tests need Keras on TensorFlow (tf.function,
-    XLA via tf, SavedModel): skipped when the suite runs on another backend."""
+    """The lanes' tests first, then the modules with `slow` tests, then the
+    rest (stable otherwise: quick modules last even out the two workers'
+    ends); and `@pytest.mark.tensorflow` tests, which need Keras on
+    TensorFlow (tf.function, XLA via tf, SavedModel), are skipped when the
+    suite runs on another backend."""
+    slow = {_module(item.nodeid) for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: (lane_of(item.nodeid) is None, _module(item.nodeid) not in slow))
     if keras.backend.backend() == "tensorflow":
         return
     skip = pytest.mark.skip(reason=f"needs the TensorFlow backend, not {keras.backend.backend()}")
     for item in items:
         if "tensorflow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: absent under -p no:xdist
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadscope` with the lanes as two more scopes."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LaneScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return lane_of(nodeid) or _module(nodeid)
+
+    config.option.loadscopereorder = False  # collection order: the lanes first
+    return LaneScheduling(config, log)
 
 
 def to_numpy(x):

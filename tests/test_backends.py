@@ -2,11 +2,13 @@
 
 The suite runs on TensorFlow; these tests start fresh processes with
 `KERAS_BACKEND=jax` and `KERAS_BACKEND=torch` (Keras picks its backend once,
-at import): the whole `tests/models` suite there, the same logits from the
-same weights on all three backends, and a core that never imports
-TensorFlow.
+at import): the `tests/models` suite there (all but the tests marked
+`backend_independent`, whose result is the same Python on every backend),
+and, per backend, a core that never imports TensorFlow and gives the same
+logits from the same weights as TensorFlow does.
 """
 
+import glob
 import os
 import subprocess
 import sys
@@ -14,15 +16,20 @@ import textwrap
 
 import numpy as np
 import pytest
-from conftest import relative_error
+from conftest import LANES, lane_of, relative_error
 
 from danet_tf import DANet
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 OTHER_BACKENDS = ("jax", "torch")
-# The fresh processes here are large: `processes` tests run one after another
-# on one pytest-xdist worker (see conftest.py).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("processes")]
+# The JAX run of tests/models is the suite's longest process (eager JAX
+# compiles each op for each shape): two halves, so that both pytest-xdist
+# workers can take one. The first half is named; the second is every other
+# file, so that a new test file is never left out.
+FIRST_HALF = ("test_batch_norm_folding.py", "test_danet.py", "test_dilated_resnet.py",
+              "test_resize.py")
+PARTS = {"jax": ("first", "second"), "torch": ("all",)}
+pytestmark = pytest.mark.slow
 
 
 def _python(code, backend, timeout=900):
@@ -31,11 +38,38 @@ def _python(code, backend, timeout=900):
                           text=True, env=env, timeout=timeout)
 
 
-@pytest.mark.parametrize("backend", OTHER_BACKENDS)
-def test_model_suite_passes_on_backend(backend):
+def model_suite_files(part):
+    """The `tests/models` files of one part of a backend's run."""
+    files = sorted(glob.glob(os.path.join(TESTS, "models", "test_*.py")))
+    first = [f for f in files if os.path.basename(f) in FIRST_HALF]
+    return {"first": first, "second": [f for f in files if f not in first], "all": files}[part]
+
+
+def test_every_lane_names_a_test_that_exists():
+    """`conftest.LANES` (the scheduler's lanes) by node id: a renamed test
+    would silently leave its lane."""
+    for prefix in (p for prefixes in LANES.values() for p in prefixes):
+        path, _, name = prefix.partition("::")
+        with open(os.path.join(os.path.dirname(TESTS), path)) as f:
+            source = f.read()
+        assert not name or f"def {name.rstrip('[')}(" in source, prefix
+    assert lane_of("tests/test_backends.py::test_model_suite_passes_on_backend[jax-first]") \
+        == "memory"
+    assert lane_of("tests/cli/test_folder_recipe.py::test_x") == "processes"
+    assert lane_of("tests/models/test_danet.py::test_output_shapes") is None
+
+
+def test_the_halves_cover_tests_models():
+    first, second = model_suite_files("first"), model_suite_files("second")
+    assert len(first) == len(FIRST_HALF) and not set(first) & set(second)
+    assert sorted(first + second) == model_suite_files("all")
+
+
+@pytest.mark.parametrize("backend, part", [(b, p) for b in OTHER_BACKENDS for p in PARTS[b]])
+def test_model_suite_passes_on_backend(backend, part):
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not tensorflow",
-         os.path.join(TESTS, "models")],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "-m", "not tensorflow and not backend_independent", *model_suite_files(part)],
         capture_output=True, text=True, timeout=1800,
         env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )
@@ -43,12 +77,38 @@ def test_model_suite_passes_on_backend(backend):
     assert " passed" in result.stdout and " failed" not in result.stdout
 
 
+@pytest.fixture(scope="module")
+def danet50_reference(tmp_path_factory):
+    """DANet-50 with non-zero gammas, random BN statistics: its weights file,
+    a non-square input and the TensorFlow logits."""
+    root = tmp_path_factory.mktemp("danet50")
+    rng = np.random.default_rng(0)
+    model = DANet(num_classes=5, backbone="resnet50")
+    for layer in model.get_layer("backbone").layers + model.get_layer("head").layers:
+        for variable in layer.non_trainable_weights:
+            if variable.path.endswith("moving_variance"):
+                variable.assign(rng.uniform(0.5, 2.0, variable.shape))
+            elif variable.path.endswith("moving_mean"):
+                variable.assign(rng.normal(0.0, 0.2, variable.shape))
+    model.get_layer("head").get_layer("sa").gamma.assign([0.8])
+    model.get_layer("head").get_layer("sc").gamma.assign([-0.6])
+    images = rng.normal(size=(1, 72, 40, 3)).astype("float32")
+    model.save_weights(root / "danet50.weights.h5")
+    np.save(root / "images.npy", images)
+    expected = {k: np.asarray(v) for k, v in model(images, training=False).items()}
+    return root, expected
+
+
 @pytest.mark.parametrize("backend", OTHER_BACKENDS)
-def test_the_core_runs_without_tensorflow(backend, tmp_path):
+def test_the_core_runs_without_tensorflow_and_gives_its_logits(backend, danet50_reference,
+                                                               tmp_path):
     """As on a GPU machine with JAX and PyTorch but no TensorFlow: `import
     tensorflow` fails, and the core builds, runs (chunked attention too),
-    folds, saves and reloads. (With TensorFlow installed, Keras' own
+    folds, saves and reloads; and DANet-50 from TensorFlow's weights gives
+    TensorFlow's three logits. (With TensorFlow installed, Keras' own
     serialisation imports it lazily; the core itself never does.)"""
+    root, expected = danet50_reference
+    out = tmp_path / "logits.npz"
     result = _python(
         f"""
         import sys
@@ -65,46 +125,17 @@ def test_the_core_runs_without_tensorflow(backend, tmp_path):
         reloaded = keras.models.load_model({str(tmp_path / "folded.keras")!r})
         error = np.max(np.abs(keras.ops.convert_to_numpy(reloaded(x)["logits"]) - logits))
         print("OK", float(error) < 1e-4 * max(1.0, float(np.max(np.abs(logits)))))
+
+        model = danet_tf.DANet(num_classes=5, backbone="resnet50")
+        model.load_weights({str(root / "danet50.weights.h5")!r})
+        outputs = model(np.load({str(root / "images.npy")!r}), training=False)
+        np.savez({str(out)!r}, **{{k: keras.ops.convert_to_numpy(v) for k, v in outputs.items()}})
         """,
         backend,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "OK True" in result.stdout
-
-
-def test_same_logits_on_tensorflow_jax_and_torch(tmp_path):
-    """DANet-50 with non-zero gammas, random BN statistics, a non-square input."""
-    rng = np.random.default_rng(0)
-    model = DANet(num_classes=5, backbone="resnet50")
-    for layer in model.get_layer("backbone").layers + model.get_layer("head").layers:
-        for variable in layer.non_trainable_weights:
-            if variable.path.endswith("moving_variance"):
-                variable.assign(rng.uniform(0.5, 2.0, variable.shape))
-            elif variable.path.endswith("moving_mean"):
-                variable.assign(rng.normal(0.0, 0.2, variable.shape))
-    model.get_layer("head").get_layer("sa").gamma.assign([0.8])
-    model.get_layer("head").get_layer("sc").gamma.assign([-0.6])
-    images = rng.normal(size=(1, 72, 40, 3)).astype("float32")
-    weights = str(tmp_path / "danet50.weights.h5")
-    model.save_weights(weights)
-    np.save(tmp_path / "images.npy", images)
-    expected = {k: np.asarray(v) for k, v in model(images, training=False).items()}
-    for backend in OTHER_BACKENDS:
-        out = tmp_path / f"{backend}.npz"
-        result = _python(
-            f"""
-            import keras, numpy as np
-            from danet_tf import DANet
-            model = DANet(num_classes=5, backbone="resnet50")
-            model.load_weights({weights!r})
-            outputs = model(np.load({str(tmp_path / "images.npy")!r}), training=False)
-            np.savez({str(out)!r},
-                     **{{k: keras.ops.convert_to_numpy(v) for k, v in outputs.items()}})
-            """,
-            backend,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-        actual = np.load(out)
-        assert sorted(actual.files) == sorted(expected)
-        for key, value in expected.items():
-            assert relative_error(actual[key], value) <= 1e-4, (backend, key)
+    actual = np.load(out)
+    assert sorted(actual.files) == sorted(expected)
+    for key, value in expected.items():
+        assert relative_error(actual[key], value) <= 1e-4, (backend, key)

@@ -1,6 +1,8 @@
 """The README's "Train on your own images" command, end to end, on a small
 folder dataset made here (tiny backbone and sizes so it runs in CI, no
-download: the preset's ImageNet weights are switched off)."""
+download: the preset's ImageNet weights are switched off): the training
+script in a process of its own, then evaluation, the attention pictures and
+the resumed rerun through the commands' `main` in this process."""
 
 import json
 import os
@@ -10,8 +12,10 @@ import sys
 import pytest
 from helpers import make_folder_dataset
 
+from danet_tf.cli import evaluate, train, visualize_attention
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("processes")]
+pytestmark = pytest.mark.slow
 NAMES = ["background", "cat", "dog"]
 # The README command, then what makes it small enough for CI: ResNet-18 from
 # scratch, 32 px crops, 2 x 2 steps.
@@ -31,14 +35,14 @@ def _script(name, *args, cwd):
     return result
 
 
-def test_train_evaluate_export_on_a_folder_dataset(tmp_path):
+def test_train_evaluate_export_on_a_folder_dataset(tmp_path, monkeypatch, capsys):
     make_folder_dataset(str(tmp_path / "data" / "mine"), "train", count=6, size=(40, 48),
                         num_classes=3)
     make_folder_dataset(str(tmp_path / "data" / "mine"), "val", count=2, size=(40, 48),
                         num_classes=3, seed=1)
-    train = _script("train", *README, *SMALL,
+    first = _script("train", *README, *SMALL,
                     "--set", "train.export_formats=[keras, saved_model, openvino]", cwd=tmp_path)
-    out = train.stdout
+    out = first.stdout
     assert "data          folder (folder): 6 train / 2 val images" in out
     for name in NAMES:
         assert f"| {name} |" in out  # the per-class table uses the run's class names
@@ -52,18 +56,21 @@ def test_train_evaluate_export_on_a_folder_dataset(tmp_path):
     saved = json.loads((export_dir / "config.json").read_text())
     assert saved["data"]["class_names"] == NAMES
 
-    # evaluate finds the run's config next to the model: no --preset/--config.
-    evaluate = _script("evaluate", "--model", str(export_dir / "danet50_folder.keras"),
-                       cwd=tmp_path)
+    # The rest in this process (each command's `main`, as its script calls
+    # it): evaluate finds the run's config next to the model, no --preset/--config.
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    evaluate.main(["--model", str(export_dir / "danet50_folder.keras")])
+    printed = capsys.readouterr().out
     for name in NAMES:
-        assert f"| {name} |" in evaluate.stdout
+        assert f"| {name} |" in printed
     # The pictures use the run's class names too.
     make_folder_dataset(str(tmp_path / "pics"), "x", count=1, size=(40, 48), num_classes=3)
-    pictures = _script("visualize_attention", str(tmp_path / "pics" / "x" / "images" / "img0.png"),
-                       "--model", str(export_dir / "danet50_folder.keras"), "--out", "att",
-                       "--cam-class", "dog", cwd=tmp_path)
-    assert "'dog'" in pictures.stdout
+    visualize_attention.main([str(tmp_path / "pics" / "x" / "images" / "img0.png"),
+                              "--model", str(export_dir / "danet50_folder.keras"),
+                              "--out", "att", "--cam-class", "dog"])
+    assert "'dog'" in capsys.readouterr().out
     # The same command again resumes the finished run instead of starting over.
-    again = _script("train", *README, *SMALL, "--set", "train.export_formats=[keras]",
-                    cwd=tmp_path)
-    assert "resumed_at_epoch: 2" in again.stdout
+    again = train.main([*README, *SMALL, "--set", "train.export_formats=[keras]"])
+    assert again["resumed_at_epoch"] == 2
+    assert "resumed_at_epoch: 2" in capsys.readouterr().out

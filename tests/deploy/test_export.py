@@ -137,7 +137,6 @@ def test_existing_version_is_refused_unless_overwrite(model, saved_model):
         export.export_saved_model(model, str(root), "danet", version="v2")
 
 
-@pytest.mark.xdist_group("processes")
 def test_onnx_matches_keras(model, images, tmp_path):
     """Exported in a process of its own: tf2onnx's conversion peaks at several
     GB and would stay in the suite's process for every later test."""
@@ -161,26 +160,21 @@ def _agreement(a, b):
     return float(np.mean(a.argmax(-1) == b.argmax(-1)))
 
 
-def test_tflite_fp32_and_int8_agree_with_keras(model, images, tmp_path):
-    x = np.asarray(normalize(images))
-    reference = _keras_logits(model, images)
-    paths = export.export_tflite(model, str(tmp_path), "danet", (36, 44), modes=("fp32", "int8"),
-                                 representative_images=list(x))
-    fp32 = export.run_tflite(paths["fp32"], x)
-    assert np.max(np.abs(fp32 - reference)) <= 1e-3
-    assert _agreement(fp32, reference) >= 0.999
-    int8 = export.run_tflite(paths["int8"], x)
-    assert _agreement(int8, reference) >= 0.95
-    assert os.path.getsize(paths["int8"]) < 0.3 * os.path.getsize(paths["fp32"])
-
-
-def test_tflite_fp16_and_dynamic_int8(model, images, tmp_path):
+def test_tflite_modes_agree_with_keras(model, images, tmp_path):
+    """All four modes from one folded source (as `export_tflite` writes them)."""
     x = np.asarray(normalize(images))
     reference = _keras_logits(model, images)
     paths = export.export_tflite(model, str(tmp_path), "danet", (36, 44),
-                                 modes=("fp16", "dynamic_int8"))
+                                 representative_images=list(x))
+    assert sorted(paths) == sorted(export.TFLITE_MODES)
+    fp32 = export.run_tflite(paths["fp32"], x)
+    assert np.max(np.abs(fp32 - reference)) <= 1e-3
+    assert _agreement(fp32, reference) >= 0.999
     assert _agreement(export.run_tflite(paths["fp16"], x), reference) >= 0.995
     assert _agreement(export.run_tflite(paths["dynamic_int8"], x), reference) >= 0.95
+    assert _agreement(export.run_tflite(paths["int8"], x), reference) >= 0.95
+    assert os.path.getsize(paths["int8"]) < 0.3 * os.path.getsize(paths["fp32"])
+    assert os.path.getsize(paths["fp16"]) < 0.6 * os.path.getsize(paths["fp32"])
     with pytest.raises(ValueError, match="representative"):
         export.tflite_bytes(model, "int8", (36, 44))
 

@@ -85,6 +85,7 @@ def test_position_attention_weights_and_dynamic_shape():
         assert model(np.zeros((1, *hw, 64), "float32")).shape == (1, *hw, 64)
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("layer_cls", [PositionAttention, ChannelAttention])
 def test_config_round_trip(layer_cls):
     layer = layer_cls(name="attn")
@@ -108,6 +109,7 @@ def test_mixed_precision_computes_energy_in_float32(layer_cls):
     assert keras.backend.standardize_dtype(layer(x).dtype) == "float16"
 
 
+@pytest.mark.backend_independent
 def test_position_attention_rejects_tiny_channels():
     with pytest.raises(ValueError, match="reduction"):
         PositionAttention()(np.zeros((1, 2, 2, 4), "float32"))
@@ -174,6 +176,7 @@ def test_chunked_attention_against_numpy():
     assert relative_error(layer(x), pam_reference(layer, x, 1.3)) <= 1e-5
 
 
+@pytest.mark.backend_independent
 def test_auto_block_size():
     from danet_tf.models.attention import auto_block_size
 
@@ -205,12 +208,14 @@ def test_auto_with_dynamic_shape_chunks_large_inputs(monkeypatch):
     assert relative_error(fn(small), reference(small)) <= 1e-5
 
 
+@pytest.mark.backend_independent
 @pytest.mark.parametrize("block_size", [0, -3, "big", 2.5])
 def test_bad_block_size(block_size):
     with pytest.raises(ValueError, match="block_size"):
         PositionAttention(block_size=block_size)
 
 
+@pytest.mark.backend_independent
 def test_block_size_config_round_trip():
     layer = PositionAttention(block_size="auto")
     assert PositionAttention.from_config(layer.get_config()).block_size == "auto"

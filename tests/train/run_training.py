@@ -60,7 +60,8 @@ def main():
     overrides = [a for a in sys.argv[3:] if "=" in a]
     logical_cpus = next((int(a) for a in sys.argv[3:] if a.isdigit()), 1)
     if os.environ.get("KERAS_BACKEND") == "jax":
-        os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={logical_cpus}"
+        os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""),
+                                            f"--xla_force_host_platform_device_count={logical_cpus}"])
     elif logical_cpus > 1:
         import tensorflow as tf
 
