@@ -71,7 +71,8 @@ def test_every_trainable_weight_gets_a_gradient(danet18):
     assert len(grads) == 20 + 40 + 4 + 8 + 7 + 1 + 6
 
 
-@pytest.mark.tensorflow  # JAX, PyTorch: test_backends.py::test_the_core_runs_without_tensorflow
+# JAX, PyTorch: test_backends.py::test_the_core_runs_without_tensorflow_and_gives_its_logits
+@pytest.mark.tensorflow
 def test_keras_round_trip_in_fresh_process(tmp_path):
     model = DANet(num_classes=4, backbone="resnet18", aux_head=True)
     head = model.get_layer("head")
