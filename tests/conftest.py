@@ -19,7 +19,8 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 # XLA's LLVM back end at -O0 in the test processes: most programs of a test
 # run once, and compiling them is what takes the time (a DANet-18 build on
-# JAX: 7.1 s -> 3.2 s, its first forward 5.8 s -> 4.1 s; the same HLO
+# JAX: 7.1 s -> 3.2 s, its first forward 5.8 s -> 4.1 s, back to back on the
+# 2-core Xeon development machine, avx512_bf16 + amx_bf16; the same HLO
 # optimisations, IEEE arithmetic either way). Subprocesses inherit it.
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = " ".join(
