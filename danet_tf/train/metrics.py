@@ -1,7 +1,6 @@
 """The Keras mIoU metric of training (its scores come from `danet_tf.scores`)."""
 
 import keras
-import numpy as np
 from keras import ops
 
 from danet_tf.data.catalog import IGNORE_LABEL
