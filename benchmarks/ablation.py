@@ -64,7 +64,7 @@ def train_one(head, task, seed, workdir, quick):
     import keras
 
     from danet_tf.data.pipeline import build_eval_dataset
-    from danet_tf.scores import segmentation_scores
+    from danet_tf.models.metrics import segmentation_scores
     from danet_tf.train.trainer import train
 
     config = run_config(head, task, seed, workdir, quick)

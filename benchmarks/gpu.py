@@ -73,7 +73,7 @@ def run_jax(kind, batch, height, width, option, repeats):
         x = jax.device_put(images)
         seconds = median_seconds(lambda: forward(trainable, fixed, x).block_until_ready(), repeats)
     else:
-        from danet_tf.train.losses import SegmentationCrossEntropy
+        from danet_tf.models.losses import SegmentationCrossEntropy
 
         labels = rng.integers(0, 19, (batch, height, width)).astype("int32")
         loss = SegmentationCrossEntropy()

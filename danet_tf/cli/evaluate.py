@@ -18,7 +18,7 @@ from danet_tf.config import load_config_for_model
 from danet_tf.data.catalog import class_names_for
 from danet_tf.deploy.evaluation import evaluate_segmenter
 from danet_tf.files import write_text
-from danet_tf.scores import format_scores_table
+from danet_tf.models.metrics import format_scores_table
 
 
 @command

@@ -9,7 +9,7 @@ is stateless, drawn from a per-example seed, so a run is repeatable.
 
 import tensorflow as tf
 
-from danet_tf.data.catalog import IGNORE_LABEL
+from danet_tf.models.losses import IGNORE_LABEL
 from danet_tf.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
 
 

@@ -4,8 +4,7 @@ import numpy as np
 
 from danet_tf.data.synthetic import CLASS_NAMES as SYNTHETIC_CLASSES
 from danet_tf.data.synthetic import CONTEXT_CLASS_NAMES
-
-IGNORE_LABEL = 255
+from danet_tf.models.losses import IGNORE_LABEL
 
 CITYSCAPES_CLASSES = (
     "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light",

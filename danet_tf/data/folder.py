@@ -13,8 +13,9 @@ import threading
 
 import numpy as np
 
-from danet_tf.data.catalog import IGNORE_LABEL, cityscapes_label_map
+from danet_tf.data.catalog import cityscapes_label_map
 from danet_tf.data.images import BadExampleError, open_image, read_rgb
+from danet_tf.models.losses import IGNORE_LABEL
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 

@@ -11,9 +11,9 @@ import numpy as np
 import tensorflow as tf
 
 from danet_tf.data import augment, folder, synthetic
-from danet_tf.data.catalog import IGNORE_LABEL
 from danet_tf.data.tfds_source import load_tfds
 from danet_tf.data.tfrecord import load_tfrecord
+from danet_tf.models.losses import IGNORE_LABEL
 
 FOLDER_LAYOUTS = ("folder", "cityscapes", "pascal_voc")
 
@@ -153,6 +153,20 @@ def split_size(data, split):
     return count if count >= 0 else None
 
 
+def endless_shuffle(examples, buffer_size, seed):
+    """`examples` repeated without end, then shuffled with a fixed seed.
+
+    Every iterator of the result yields the same stream. With
+    `shuffle(reshuffle_each_iteration=True).repeat()` it would not: all
+    iterators of a dataset draw each pass's order from one shared seed
+    generator, so a second iterator's first batch would depend on how many
+    passes an earlier one had prefetched when it was dropped (Keras `fit` on
+    JAX takes one batch from an iterator of its own to build the model).
+    Shuffling after `repeat` lets the buffer mix neighbouring passes.
+    """
+    return examples.repeat().shuffle(buffer_size, seed=seed, reshuffle_each_iteration=False)
+
+
 def build_train_dataset(data, seed_offset=0, skips=None, batch_size=None):
     """Infinite, shuffled, augmented batches `(B, crop_h, crop_w, 3)`, `(B, crop_h, crop_w)`.
 
@@ -168,8 +182,7 @@ def build_train_dataset(data, seed_offset=0, skips=None, batch_size=None):
         augment.train_transform, crop_size=crop, scale_range=tuple(data.scale_range),
         base_size=data.base_size, flip=data.flip, jitter=data.jitter,
     )
-    ds = load_examples(data, "train", skips)
-    ds = ds.shuffle(data.shuffle_buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+    ds = endless_shuffle(load_examples(data, "train", skips), data.shuffle_buffer, seed)
     seeds = tf.data.Dataset.random(seed=seed).batch(2)
     ds = tf.data.Dataset.zip((ds, seeds))
     def transform_example(example, example_seed):

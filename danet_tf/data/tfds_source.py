@@ -15,7 +15,8 @@ import dataclasses
 
 import tensorflow as tf
 
-from danet_tf.data.catalog import IGNORE_LABEL, cityscapes_label_map
+from danet_tf.data.catalog import cityscapes_label_map
+from danet_tf.models.losses import IGNORE_LABEL
 
 
 def _reduce_zero_label(mask):

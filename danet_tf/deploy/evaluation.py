@@ -3,7 +3,7 @@
 import numpy as np
 
 from danet_tf.data.pipeline import load_examples
-from danet_tf.scores import confusion_matrix, segmentation_scores
+from danet_tf.models.metrics import confusion_matrix, segmentation_scores
 
 
 def evaluate_segmenter(segmenter, data, num_classes, limit=None):

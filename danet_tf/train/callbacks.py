@@ -13,7 +13,7 @@ import keras
 import numpy as np
 
 from danet_tf.files import atomic_path, write_text
-from danet_tf.scores import format_scores_table
+from danet_tf.models.metrics import format_scores_table
 
 BEST_SCORE = "best.json"
 

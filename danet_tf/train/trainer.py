@@ -22,6 +22,9 @@ from danet_tf.files import write_text
 from danet_tf.models.danet import DANet
 from danet_tf.models.dilated_resnet import BACKBONES
 from danet_tf.models.head import head_output_names
+from danet_tf.models.losses import SegmentationCrossEntropy
+from danet_tf.models.metrics import SegmentationMetric
+from danet_tf.models.optimizer import PolyDecay, TorchSGD
 from danet_tf.models.weights import load_backbone_weights
 from danet_tf.train import distribute
 from danet_tf.train.callbacks import (
@@ -32,9 +35,6 @@ from danet_tf.train.callbacks import (
     best_weights_path,
     print_scores,
 )
-from danet_tf.train.losses import SegmentationCrossEntropy
-from danet_tf.train.metrics import SegmentationMetric
-from danet_tf.train.optimizer import PolyDecay, TorchSGD
 from danet_tf.train.run_directory import prepare_run_directory
 from danet_tf.train.run_summary import describe_run
 

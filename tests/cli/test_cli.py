@@ -19,7 +19,7 @@ from danet_tf.cli import export as export_cli
 from danet_tf.config import load_config
 from danet_tf.data.catalog import palette_for
 from danet_tf.data.pipeline import build_eval_dataset
-from danet_tf.train.metrics import SegmentationMetric
+from danet_tf.models.metrics import SegmentationMetric
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

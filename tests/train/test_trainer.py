@@ -86,33 +86,14 @@ def _max_weight_difference(a, b):
 def test_jax_data_parallel_on_two_devices_equals_one_device(tmp_path):
     """`keras.distribution.DataParallel` over 2 host devices: the same weights
     after a training step as on one device, to float32 rounding (dropout
-    off, so that both runs draw no random numbers). One step keeps it quick.
-
-    Alone, these runs are bitwise repeatable and agree to 3.6e-7. Inside
-    full-suite runs either setting sometimes computes another first step from
-    the same start fingerprints: first-step loss 6.050 instead of 6.347, the
-    same two values on 1 and 2 devices (cause unknown). So when the first
-    pair disagrees, both settings run again, and a 1-device and a 2-device
-    run with the same first-step loss (the same forward) must end with the
-    same weights; an xfail only when no such pair turned up.
-    """
-    tolerance = 1e-5  # seen: 3.1e-7; dropout on (another random draw) moves weights by ~2
-    runs = {devices: [_jax_one_step(tmp_path / f"jax{devices}", devices)] for devices in "12"}
-    assert len(runs["1"][0][0].files) > 100
-    if _max_weight_difference(runs["1"][0][0], runs["2"][0][0]) > tolerance:
-        for devices in "12":
-            runs[devices].append(_jax_one_step(tmp_path / f"jax{devices}_again", devices))
-    pairs = [(one, two) for one in runs["1"] for two in runs["2"]
-             if abs(one[1]["final_train_loss"] - two[1]["final_train_loss"])
-             <= 1e-5 * abs(one[1]["final_train_loss"])]
-    report = {f"{d} device(s), run {i + 1}": (s["start"], s["final_train_loss"])
-              for d in "12" for i, (_, s) in enumerate(runs[d])}
-    if not pairs:
-        pytest.xfail(f"no 1-device and 2-device run computed the same first step: {report}")
-    for (one, _), (two, _) in pairs:
-        difference = _max_weight_difference(one, two)
-        assert difference <= tolerance, \
-            f"same first-step loss, weights differ by {difference}: {report}"
+    off, so that both runs draw no random numbers). One step keeps it quick."""
+    one, one_summary = _jax_one_step(tmp_path / "jax1", "1")
+    two, two_summary = _jax_one_step(tmp_path / "jax2", "2")
+    assert len(one.files) > 100
+    assert two_summary["final_train_loss"] == pytest.approx(one_summary["final_train_loss"],
+                                                            rel=1e-5)
+    # Seen: 3.1e-7. Another first batch moves the weights by ~1e-2.
+    assert _max_weight_difference(one, two) <= 1e-5
 
 
 def _free_ports(n):

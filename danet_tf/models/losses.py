@@ -3,7 +3,8 @@
 import keras
 from keras import ops
 
-from danet_tf.data.catalog import IGNORE_LABEL
+# Pixels labelled so count in no loss and no metric (the official code maps 255 to -1).
+IGNORE_LABEL = 255
 
 
 @keras.saving.register_keras_serializable(package="danet_tf")

@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from danet_tf.train.optimizer import PolyDecay, TorchSGD
+from danet_tf.models.optimizer import PolyDecay, TorchSGD
 
 
 def test_poly_decay_formula_and_warmup():

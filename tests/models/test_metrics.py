@@ -1,7 +1,11 @@
 import numpy as np
 
-from danet_tf.scores import confusion_matrix, format_scores_table, segmentation_scores
-from danet_tf.train.metrics import SegmentationMetric
+from danet_tf.models.metrics import (
+    SegmentationMetric,
+    confusion_matrix,
+    format_scores_table,
+    segmentation_scores,
+)
 
 
 def _reference_confusion(labels, predictions, n):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from danet_tf.train.losses import SegmentationCrossEntropy
+from danet_tf.models.losses import SegmentationCrossEntropy
 
 
 def _reference_ce(labels, logits, ignore=255):
