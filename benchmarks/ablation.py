@@ -30,8 +30,9 @@ import time
 import numpy as np
 from timing import median_time
 
+from danet_tf.models.head import HEADS
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-HEADS = ("fcn", "psp", "aspp", "pam", "cam", "danet")
 SEEDS = (0, 1, 2)
 # Per task: the preset, and what the control changes of the context preset
 # (the same image size and budget, the quick start's six texture classes).

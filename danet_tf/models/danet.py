@@ -6,7 +6,7 @@ import keras
 
 from danet_tf.models.batch_norm_folding import fold_batch_norm as fold_batch_norm_fn
 from danet_tf.models.dilated_resnet import BACKBONES, DilatedResNet
-from danet_tf.models.head import HEADS, fcn_aux_head, head_output_names, segmentation_head
+from danet_tf.models.head import fcn_aux_head, head_kind, head_output_names, segmentation_head
 from danet_tf.models.resize import ResizeLike
 
 PRECISIONS = ("float32", "bfloat16")
@@ -87,8 +87,7 @@ class DANet(keras.Model):
         head="danet",
         **kwargs,
     ):
-        if head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}. Received: head={head!r}")
+        head_kind(head)  # refuses an unknown head in one line
         if backbone not in BACKBONES:
             raise ValueError(
                 f"backbone must be one of {sorted(BACKBONES)}. Received: backbone={backbone!r}"

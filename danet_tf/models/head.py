@@ -9,6 +9,8 @@ follow the official code base's `encoding.models` (`FCNHead`, `PSPHead`,
 `DeepLabV3Head`), which the DANet repository ships beside `DANetHead`.
 """
 
+import dataclasses
+
 import keras
 
 from danet_tf.models.attention import ChannelAttention, PositionAttention
@@ -16,8 +18,6 @@ from danet_tf.models.dilated_resnet import batch_normalization
 from danet_tf.models.pooling import AdaptiveAveragePooling
 from danet_tf.models.resize import ResizeLike
 
-# model.head choices (head_output_names: the outputs each gives).
-HEADS = ("danet", "pam", "cam", "fcn", "psp", "aspp")
 PSP_BINS = (1, 2, 3, 6)
 ASPP_RATES = (12, 24, 36)  # DeepLabV3 at output stride 8
 
@@ -206,34 +206,64 @@ def aspp_head(in_channels, num_classes, dropout=0.1, synchronized_bn=False, alig
     return keras.Model(features, [logits], name=name)
 
 
+@dataclasses.dataclass(frozen=True)
+class HeadKind:
+    """One `model.head` choice: its title, the model outputs it gives and its builder
+    `build(in_channels, num_classes, dropout, synchronized_bn, attention_block_size,
+    align_corners, name)`."""
+
+    title: str
+    outputs: tuple
+    build: object
+
+
+def _danet(c, n, dropout, sync, block, align, name):
+    return DANetHead(c, n, dropout=dropout, synchronized_bn=sync, attention_block_size=block,
+                     name=name)
+
+
+def _branch(kind):
+    def build(c, n, dropout, sync, block, align, name):
+        return attention_branch_head(c, n, kind, dropout, sync, block, name=name)
+
+    return build
+
+
+# The `model.head` choices, in the ablation's order (the context modules, then
+# attention); DANet's three outputs are the fused, position and channel logits.
+HEADS = {
+    "fcn": HeadKind("dilated FCN", ("logits",),
+                    lambda c, n, dropout, sync, block, align, name:
+                    fcn_head(c, n, dropout, sync, name=name)),
+    "psp": HeadKind("PSPNet head", ("logits",),
+                    lambda c, n, dropout, sync, block, align, name:
+                    psp_head(c, n, dropout, sync, align, name=name)),
+    "aspp": HeadKind("DeepLabV3 (ASPP) head", ("logits",),
+                     lambda c, n, dropout, sync, block, align, name:
+                     aspp_head(c, n, dropout, sync, align, name=name)),
+    "pam": HeadKind("dilated FCN + PAM", ("logits",), _branch("pam")),
+    "cam": HeadKind("dilated FCN + CAM", ("logits",), _branch("cam")),
+    "danet": HeadKind("DANet", ("logits", "pam_logits", "cam_logits"), _danet),
+}
+
+
+def head_kind(kind):
+    """The `HeadKind` named `kind`; a one-line error names the choices."""
+    if kind not in HEADS:
+        raise ValueError(f"head must be one of {tuple(HEADS)}. Received: head={kind!r}")
+    return HEADS[kind]
+
+
 def segmentation_head(kind, in_channels, num_classes, dropout=0.1, synchronized_bn=False,
                       attention_block_size=None, align_corners=True, name="head"):
-    """The head named by `kind` (one of `HEADS`), as a functional `keras.Model`.
-
-    `"danet"` returns three logits (fused, position, channel); every other
-    head returns one.
-    """
-    if kind == "danet":
-        return DANetHead(in_channels, num_classes, dropout=dropout,
-                         synchronized_bn=synchronized_bn,
-                         attention_block_size=attention_block_size, name=name)
-    if kind in ("pam", "cam"):
-        return attention_branch_head(in_channels, num_classes, kind, dropout, synchronized_bn,
-                                     attention_block_size, name=name)
-    if kind == "fcn":
-        return fcn_head(in_channels, num_classes, dropout, synchronized_bn, name=name)
-    if kind == "psp":
-        return psp_head(in_channels, num_classes, dropout, synchronized_bn, align_corners,
-                        name=name)
-    if kind == "aspp":
-        return aspp_head(in_channels, num_classes, dropout, synchronized_bn, align_corners,
-                         name=name)
-    raise ValueError(f"head must be one of {HEADS}. Received: head={kind!r}")
+    """The head named by `kind` (a key of `HEADS`), as a functional `keras.Model`."""
+    return head_kind(kind).build(in_channels, num_classes, dropout, synchronized_bn,
+                                 attention_block_size, align_corners, name)
 
 
 def head_output_names(kind):
     """The model's main outputs for head `kind`: DANet's three, or `logits` alone."""
-    return ("logits", "pam_logits", "cam_logits") if kind == "danet" else ("logits",)
+    return head_kind(kind).outputs
 
 
 def require_danet_head(model, purpose):

@@ -8,9 +8,7 @@ import numpy as np
 
 from danet_tf.data import folder
 from danet_tf.data.pipeline import split_size
-
-HEAD_NAMES = {"danet": "DANet", "pam": "dilated FCN + PAM", "cam": "dilated FCN + CAM",
-              "fcn": "dilated FCN", "psp": "PSPNet head", "aspp": "DeepLabV3 (ASPP) head"}
+from danet_tf.models.head import HEADS
 
 
 def describe_run(config, dist, model, weights_report):
@@ -22,7 +20,7 @@ def describe_run(config, dist, model, weights_report):
     lines = [
         f"backend       {keras.backend.backend()}",
         f"distribution  {dist.description}",
-        f"model         {HEAD_NAMES[m.head]}, {m.backbone} ({m.backbone_layout}) at output stride "
+        f"model         {HEADS[m.head].title}, {m.backbone} ({m.backbone_layout}) at output stride "
         f"{m.output_stride}{', multi-grid' if m.multi_grid else ''}, "
         f"{d.num_classes} classes, {model.count_params():,} parameters (head {head:,}); "
         f"{weights_report}",
