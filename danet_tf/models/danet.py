@@ -1,12 +1,17 @@
 """The DANet segmentation model: dilated ResNet + dual attention head."""
 
 import contextlib
+import inspect
+import math
 
 import keras
 
 from danet_tf.models.batch_norm_folding import fold_batch_norm as fold_batch_norm_fn
 from danet_tf.models.dilated_resnet import BACKBONES, DilatedResNet
 from danet_tf.models.head import fcn_aux_head, head_kind, head_output_names, segmentation_head
+from danet_tf.models.losses import official_losses
+from danet_tf.models.metrics import SegmentationMetric
+from danet_tf.models.optimizer import PolyDecay, official_optimizer
 from danet_tf.models.resize import ResizeLike
 
 PRECISIONS = ("float32", "bfloat16")
@@ -63,10 +68,16 @@ class DANet(keras.Model):
     `"aux_logits"`. Use
     `inference_model()` for a model that computes only the fused logits.
 
+    Training: `compile()` with no arguments gives the official recipe (see
+    `compile`), and `fit` takes a dataset of `(images, masks)`: integer masks
+    `(batch, height, width)`, 255 = ignore, are the label of every output.
+
     Example:
     >>> model = DANet(num_classes=19, backbone="resnet50")
     >>> model(np.zeros((1, 64, 96, 3), "float32"))["logits"].shape
     (1, 64, 96, 19)
+    >>> model.compile()  # the official loss, optimizer and mIoU
+    >>> model.fit(dataset_of_images_and_masks, epochs=2)  # doctest: +SKIP
     """
 
     def __init__(
@@ -148,6 +159,55 @@ class DANet(keras.Model):
         self.image_shape = tuple(input_shape)
         self.head_kind = head_kind
 
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", *, loss_weights="auto",
+                **kwargs):
+        """`keras.Model.compile` whose `"auto"` arguments give the official recipe.
+
+        Args:
+            optimizer: `"auto"`: PyTorch-semantics SGD (momentum 0.9, weight
+                decay 1e-4, learning rate 0.01) with poly decay (power 0.9)
+                over the first `fit` call's steps, the head at 10x
+                (`danet_tf.models.optimizer.official_optimizer`). Or any
+                Keras optimizer.
+            loss: `"auto"`: cross-entropy ignoring label 255 on every output
+                (`official_losses`). Or any Keras loss argument.
+            metrics: `"auto"`: mIoU of the fused logits
+                (`SegmentationMetric`, its `scores()` give pixel accuracy and
+                per-class IoU). Or any Keras metrics argument.
+            loss_weights: `"auto"`: 1 for every main output, 0.4 for
+                `aux_logits` (with `loss="auto"`; else Keras' default).
+            **kwargs: passed to `keras.Model.compile`.
+        """
+        if optimizer == "auto":
+            optimizer = official_optimizer()
+        if loss == "auto":
+            loss, weights = official_losses(tuple(self.output))
+            loss_weights = weights if loss_weights == "auto" else loss_weights
+        if loss_weights == "auto":
+            loss_weights = None
+        if metrics == "auto":
+            metrics = {"logits": [SegmentationMetric(self.num_classes, name="miou")]}
+        super().compile(optimizer=optimizer, loss=loss, loss_weights=loss_weights,
+                        metrics=metrics, **kwargs)
+
+    def fit(self, *args, **kwargs):
+        """`keras.Model.fit`; first gives a poly schedule without a length
+        (`compile()`'s default) the length of this call: epochs x steps."""
+        bound = inspect.signature(keras.Model.fit).bind(self, *args, **kwargs)
+        schedule = getattr(self.optimizer, "_learning_rate", None)
+        if isinstance(schedule, PolyDecay) and schedule.total_steps is None:
+            steps = _steps_per_epoch(bound.arguments)
+            if steps:
+                schedule.total_steps = steps * bound.arguments.get("epochs", 1)
+        return super().fit(*args, **kwargs)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        return super().compute_loss(x, _label_every_output(y, y_pred), y_pred, sample_weight,
+                                    training=training)
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return super().compute_metrics(x, _label_every_output(y, y_pred), y_pred, sample_weight)
+
     def inference_model(self, fold_batch_norm=False, precision="float32"):
         """A model that returns only the fused logits `(B, H, W, num_classes)`.
 
@@ -208,3 +268,27 @@ class DANet(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _label_every_output(y, y_pred):
+    """One mask for every output of a multi-output model, when given one."""
+    if isinstance(y_pred, dict) and y is not None and not isinstance(y, dict):
+        return dict.fromkeys(y_pred, y)
+    return y
+
+
+def _steps_per_epoch(fit_arguments):
+    """Steps of one `fit` epoch: `steps_per_epoch`, else the data's length
+    (a finite tf.data dataset, a `PyDataset` or a DataLoader, or arrays and
+    `batch_size`); `None` when unknown (an endless dataset)."""
+    if fit_arguments.get("steps_per_epoch"):
+        return int(fit_arguments["steps_per_epoch"])
+    x = fit_arguments.get("x")
+    if hasattr(x, "cardinality"):
+        count = int(x.cardinality())
+        return count if count > 0 else None
+    if hasattr(x, "__len__") and hasattr(x, "shape"):
+        return math.ceil(len(x) / (fit_arguments.get("batch_size") or 32))
+    if hasattr(x, "__len__") and not isinstance(x, (dict, list, tuple)):
+        return len(x)
+    return None

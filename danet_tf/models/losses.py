@@ -73,3 +73,13 @@ class SegmentationCrossEntropy(keras.losses.Loss):
             "ohem_threshold": self.ohem_threshold,
             "ohem_min_kept": self.ohem_min_kept,
         }
+
+
+def official_losses(output_names, aux_loss_weight=0.4, **cross_entropy_kwargs):
+    """The official loss: cross-entropy on every main output, weight 1 each
+    (DANet's fused, position and channel logits), `aux_loss_weight` (mmseg's
+    0.4) on `aux_logits`. Returns `(losses, loss_weights)` dicts for `compile`."""
+    loss = SegmentationCrossEntropy(**cross_entropy_kwargs)
+    losses = dict.fromkeys(output_names, loss)
+    weights = {k: (aux_loss_weight if k == "aux_logits" else 1.0) for k in losses}
+    return losses, weights

@@ -14,21 +14,24 @@ class PolyDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     Args:
         initial_learning_rate: float.
-        total_steps: int. Steps of the whole run.
+        total_steps: int. Steps of the whole run; `None` until known
+            (`DANet.fit` sets it from the first `fit` call's length).
         power: float. Defaults to `0.9` (the official recipe).
         warmup_steps: int. Linear ramp from `lr / warmup_steps` to `lr`.
     """
 
     def __init__(self, initial_learning_rate, total_steps, power=0.9, warmup_steps=0):
         self.initial_learning_rate = float(initial_learning_rate)
-        self.total_steps = int(total_steps)
+        self.total_steps = None if total_steps is None else int(total_steps)
         self.power = float(power)
         self.warmup_steps = int(warmup_steps)
 
     def __call__(self, step):
         step = ops.cast(step, "float32")
-        progress = ops.minimum(step / max(self.total_steps, 1), 1.0)
-        lr = self.initial_learning_rate * ops.power(1.0 - progress, self.power)
+        lr = self.initial_learning_rate * ops.ones_like(step)
+        if self.total_steps is not None:
+            progress = ops.minimum(step / max(self.total_steps, 1), 1.0)
+            lr = lr * ops.power(1.0 - progress, self.power)
         if self.warmup_steps:
             ramp = ops.minimum((step + 1.0) / self.warmup_steps, 1.0)
             lr = lr * ramp
@@ -99,3 +102,17 @@ class TorchSGD(keras.optimizers.Optimizer):
             "l2_weight_decay": self.l2_weight_decay,
             "lr_multipliers": self.lr_multipliers,
         }
+
+
+# Parameters whose variable paths start so learn at the head's rate.
+HEAD_PREFIXES = ("head/", "aux_")
+
+
+def official_optimizer(learning_rate=0.01, total_steps=None, power=0.9, warmup_steps=0,
+                       momentum=0.9, weight_decay=1e-4, head_lr_multiplier=10.0):
+    """The official recipe's optimizer: PyTorch-semantics SGD (momentum 0.9,
+    coupled weight decay 1e-4) with poly decay, the head at 10x the backbone's
+    learning rate. `DANet.compile()` and `training/train.py` both use it."""
+    schedule = PolyDecay(learning_rate, total_steps, power, warmup_steps)
+    multipliers = dict.fromkeys(HEAD_PREFIXES, head_lr_multiplier)
+    return TorchSGD(schedule, momentum, weight_decay, lr_multipliers=multipliers)

@@ -140,3 +140,41 @@ def test_dtype_policy_is_saved_and_restored(tmp_path):
     keras.config.set_dtype_policy("mixed_float16")
     conv = keras.models.load_model(plain).get_layer("backbone").get_layer("conv1")
     assert conv.compute_dtype == "float32"
+
+
+def test_compile_with_no_arguments_trains_on_images_and_masks():
+    """The Keras-native path: `compile()` gives the official recipe and `fit`
+    takes `(images, masks)` with no trainer, on every backend."""
+    from danet_tf.models.losses import SegmentationCrossEntropy
+    from danet_tf.models.optimizer import PolyDecay, TorchSGD
+
+    keras.utils.set_random_seed(0)
+    model = DANet(num_classes=3, backbone="resnet18", dropout=0.0)
+    model.compile()
+    assert isinstance(model.optimizer, TorchSGD)
+    assert model.optimizer.momentum == 0.9 and model.optimizer.l2_weight_decay == 1e-4
+    assert model.optimizer.lr_multiplier(model.get_layer("head").trainable_weights[0]) == 10.0
+    assert model.optimizer.lr_multiplier(model.get_layer("backbone").trainable_weights[0]) == 1.0
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(4, 32, 32, 3)).astype("float32")
+    masks = np.zeros((4, 32, 32), "int32")
+    masks[:, :, 16:] = 1
+    masks[:, 16:, :] = 2
+    masks[0, :4, :4] = 255
+    history = model.fit(images, masks, batch_size=2, epochs=4, verbose=0).history
+    schedule = model.optimizer._learning_rate
+    assert isinstance(schedule, PolyDecay) and schedule.total_steps == 8  # 2 batches x 4 epochs
+    assert int(to_numpy(model.optimizer.iterations)) == 8
+    # The loss is the sum of three ignore-255 cross-entropies, weight 1 each.
+    predictions = model.predict(images, verbose=0)
+    cross_entropy = SegmentationCrossEntropy()
+    parts = [float(to_numpy(cross_entropy(masks, predictions[k])))
+             for k in ("logits", "pam_logits", "cam_logits")]
+    evaluated = model.evaluate(images, masks, verbose=0, return_dict=True)
+    assert evaluated["loss"] == pytest.approx(sum(parts), rel=1e-4)
+    assert history["loss"][-1] < 0.8 * history["loss"][0]
+    predicted, labelled = predictions["logits"].argmax(-1), masks != 255
+    ious = [np.sum((predicted == c) & (masks == c)) / np.sum(((predicted == c) | (masks == c))
+                                                             & labelled)
+            for c in range(3) if np.any(((predicted == c) | (masks == c)) & labelled)]
+    assert evaluated["logits_miou"] == pytest.approx(np.mean(ious), abs=1e-6)
