@@ -40,12 +40,12 @@ def _write_input(workdir, height, width):
     image, its normalised `(1, H, W, 3)` float32 and the black pad value
     (written here so that the official cases import nothing of this project)."""
     from danet_tf.data.synthetic import make_scene
-    from danet_tf.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, normalize
+    from danet_tf.models.preprocessing import BLACK, normalize
 
     image, _ = make_scene(np.random.default_rng(7), height, width, max_objects=12)
     np.savez(os.path.join(workdir, f"inputs_{height}x{width}.npz"), image=image,
              x=np.asarray(normalize(image), np.float32)[None],
-             black=-np.asarray(IMAGENET_MEAN) / np.asarray(IMAGENET_STD))
+             black=np.asarray(BLACK))
 
 
 def _input(workdir, height, width, key="x"):

@@ -184,25 +184,44 @@ def load_config(preset="quickstart", config_file=None, overrides=()):
             names = sorted(p[:-5] for p in os.listdir(PRESET_DIR) if p.endswith(".yaml"))
             raise FileNotFoundError(f"No config {path!r}. Presets: {', '.join(names)}.")
         with open(path) as f:
-            update(config, yaml.safe_load(f) or {}, path)
+            values = yaml.safe_load(f) or {}
+        values.pop("run", None)  # an export's config.json also names its run
+        update(config, values, path)
     config = apply_overrides(config, overrides)
     if not config.train.model_dir:
         config.train.model_dir = os.path.join("runs", config.train.name)
     return config
 
 
+def check_config(config):
+    """Cross-field checks no single field's type can make (a one-line
+    `ValueError` naming the fields)."""
+    d = config.data
+    if d.class_names is not None and len(d.class_names) != d.num_classes:
+        raise ValueError(
+            f"data.class_names has {len(d.class_names)} names but data.num_classes is "
+            f"{d.num_classes}: give one name per class (class id 0 first).")
+    return config
+
+
+def find_run_config(model_path):
+    """The run's `config.json` saved next to a model (by training, beside its
+    `.keras` export), or `None`."""
+    path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "config.json")
+    return path if os.path.isfile(path) else None
+
+
 def load_config_for_model(model_path, preset=None, config_file=None, overrides=()):
     """The config a command that reads a model should use.
 
     `preset` / `config_file` when given; else the run's own `config.json`
-    saved next to the model (by training, beside its `.keras` export), so
-    that class names, sizes and data follow the run; else `quickstart`.
+    next to the model (`find_run_config`), so that class names, sizes and data
+    follow the run; else `quickstart`.
 
     Returns:
         `(ExperimentConfig, where it came from)`.
     """
-    run_config = os.path.join(os.path.dirname(os.path.abspath(model_path)), "config.json")
-    if not preset and not config_file and os.path.isfile(run_config):
-        config_file = run_config
+    if not preset and not config_file:
+        config_file = find_run_config(model_path)
     config = load_config(preset or "quickstart", config_file, overrides)
     return config, config_file or preset or "quickstart"

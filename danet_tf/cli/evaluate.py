@@ -17,6 +17,7 @@ from danet_tf.cli.predict import add_inference_args, make_segmenter
 from danet_tf.config import load_config_for_model
 from danet_tf.data.catalog import class_names_for
 from danet_tf.deploy.evaluation import evaluate_segmenter
+from danet_tf.deploy.loading import check_class_count
 from danet_tf.files import write_text
 from danet_tf.models.metrics import format_scores_table
 
@@ -36,9 +37,7 @@ def main(argv=None):
 
     config, source = load_config_for_model(args.model, args.preset, args.config, args.overrides)
     segmenter, num_classes = make_segmenter(args)
-    if num_classes != config.data.num_classes:
-        raise ValueError(f"{args.model} predicts {num_classes} classes but data.num_classes is "
-                         f"{config.data.num_classes} in {source}.")
+    check_class_count(args.model, num_classes, config.data.num_classes, source)
     scores, confusion, count = evaluate_segmenter(segmenter, config.data, num_classes, args.limit)
     names = config.data.class_names or class_names_for(config.data.name, num_classes)
     print(f"{count} images, scales {args.scales}, flip {args.flip}, crop {args.crop}")

@@ -1,17 +1,17 @@
 """Export a trained DANet for serving and devices.
 
     python training/export.py --model saved_models/danet_quickstart/danet_quickstart.keras \
-        --name danet_quickstart --version 1 --formats saved_model tflite onnx \
+        [--formats saved_model tflite openvino onnx] [--version N] [--name NAME] \
         [--tflite-size 128 128] [--probabilities] [--overwrite] [--preset quickstart]
 
-saved_model -> saved_models/<name>/<version>/   (TF Serving; refuses an existing version
-                                                 unless --overwrite)
-tflite      -> saved_models/<name>/tflite/<name>_{fp32,fp16,dynamic_int8,int8}.tflite
-               (int8 is calibrated on --calibration-images images of the preset's train split;
-               the report compares each with Keras on the val split)
-openvino    -> saved_models/<name>/openvino/<version>/<name>.{xml,bin}  (dynamic H, W;
-               the report compares f32 and bf16 inference precision with Keras)
-onnx        -> saved_models/<name>/<name>.onnx      (needs tf2onnx; see README)
+Each format goes to the model folder `<export-dir>/<name>/` as the next free
+version (as training does; --version N chooses):
+
+{layout}
+
+Data (calibration for int8, the agreement report on val images) comes from the
+run's config.json next to the model, or --preset / --config. A model without
+one exports every format but int8 TFLite; the report is then skipped.
 """
 
 import argparse
@@ -20,16 +20,19 @@ import os
 import sys
 
 from danet_tf.cli import command
+from danet_tf.deploy import layout
+from danet_tf.files import write_text
 
 FORMATS = ("saved_model", "tflite", "openvino", "onnx")
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
+    parser = argparse.ArgumentParser(description=__doc__.format(layout=layout.describe()),
                                      formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--model", required=True, help="a .keras DANet")
-    parser.add_argument("--name", help="defaults to the .keras file's stem")
-    parser.add_argument("--version", type=int, default=1)
+    parser.add_argument("--name", help="the model folder's name (default: the .keras file's stem)")
+    parser.add_argument("--version", type=int,
+                        help="version to write (default: the next free one)")
     parser.add_argument("--export-dir", default="saved_models")
     parser.add_argument("--formats", nargs="+", default=["saved_model", "tflite"], choices=FORMATS)
     parser.add_argument("--tflite-modes", nargs="+",
@@ -38,16 +41,41 @@ def parse_args(argv=None):
                         help="fixed TFLite input size (default: the run's crop size)")
     parser.add_argument("--preset",
                         help="data for calibration and the report (default: the run's own "
-                             "config.json next to the model, else quickstart)")
+                             "config.json next to the model)")
     parser.add_argument("--config",
                         help="YAML/JSON config on top of the preset (e.g. a run's config.json)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--calibration-images", type=int, default=32)
     parser.add_argument("--probabilities", action="store_true", help="serve probabilities too")
-    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the files of an existing --version")
     parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                         help="SavedModel compute precision (inputs and outputs unchanged)")
+    parser.add_argument("--report", help="also write the report (JSON) to this file")
     return parser.parse_args(argv)
+
+
+def data_config(args):
+    """`(config or None, where it came from)`: the run's config next to the
+    model or the one asked for; `None` when there is neither."""
+    from danet_tf.config import find_run_config, load_config, load_config_for_model
+
+    if args.preset or args.config or find_run_config(args.model):
+        return load_config_for_model(args.model, args.preset, args.config, args.overrides)
+    if args.overrides:
+        return load_config("quickstart", None, args.overrides), "quickstart + --set"
+    return None, "no run config next to the model"
+
+
+def model_run(model_path):
+    """The `"run"` entry of the config.json next to `model_path`, or `None`."""
+    from danet_tf.config import find_run_config
+
+    path = find_run_config(model_path)
+    if not path:
+        return None
+    with open(path) as f:
+        return json.load(f).get("run")
 
 
 @command
@@ -56,27 +84,29 @@ def main(argv=None):
     import keras
 
     import danet_tf  # noqa: F401
-    from danet_tf.config import load_config_for_model
     from danet_tf.deploy.export_report import export_all
+    from danet_tf.deploy.loading import check_class_count, class_count
 
-    model = keras.models.load_model(args.model)
     name = args.name or os.path.splitext(os.path.basename(args.model))[0]
-    config, source = load_config_for_model(args.model, args.preset, args.config, args.overrides)
+    run = model_run(args.model)
+    layout.check_owner(args.export_dir, name, run and run.get("id"),
+                       "Export under another --name or --export-dir.")
+    config, source = data_config(args)
     print(f"config: {source}", file=sys.stderr)
-    num_classes = int(model.output["logits"].shape[-1]) if isinstance(model.output, dict) else \
-        int(model.output.shape[-1])
-    if num_classes != config.data.num_classes:
-        raise ValueError(
-            f"{args.model} predicts {num_classes} classes but data.num_classes is "
-            f"{config.data.num_classes} in {source}: pass the "
-            "run's config (--config runs/<name>/config.json) or --set data.num_classes=...")
+    model = keras.models.load_model(args.model)
+    if config is not None:
+        check_class_count(args.model, class_count(model), config.data.num_classes, source)
+    version = args.version or layout.next_version(args.export_dir, name)
     report = export_all(
-        model, config.data, args.export_dir, name, args.version, args.formats,
+        model, config.data if config else None, args.export_dir, name, version, args.formats,
         tflite_modes=args.tflite_modes, tflite_size=args.tflite_size,
         calibration_images=args.calibration_images, include_probabilities=args.probabilities,
-        overwrite=args.overwrite, class_names=config.data.class_names, precision=args.precision,
+        overwrite=args.overwrite, class_names=config.data.class_names if config else None,
+        precision=args.precision,
     )
     print(json.dumps(report, indent=2))
+    if args.report:
+        write_text(args.report, json.dumps(report))
     return report
 
 

@@ -2,16 +2,19 @@
 `python training/train.py --strategy mirrored [--preset NAME] [--set key=value ...]`.
 
 With no arguments it trains the `quickstart` preset on the embedded synthetic
-data and exports the best model under `saved_models/`.
+data and exports the best model under `saved_models/<train.name>/`. The same
+command again resumes the run (and, once it is finished, prints its result
+and exports nothing new unless its best model changed or --export asks).
 """
 
 import argparse
+import dataclasses
 import os
 import subprocess
 import sys
 
 from danet_tf.cli import command
-from danet_tf.config import load_config
+from danet_tf.config import check_config, load_config
 from danet_tf.train.distribute import STRATEGIES
 
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -36,7 +39,10 @@ def parse_args(argv=None):
     intent.add_argument("--resume", action="store_true",
                         help="continue the run in the model dir (an error if it has none)")
     intent.add_argument("--restart", action="store_true",
-                        help="move an existing model dir aside and start afresh")
+                        help="move the run directory and its exports aside (both paths are "
+                             "printed) and start afresh")
+    parser.add_argument("--export", action="store_true",
+                        help="export the best model even when its folder already holds it")
     parser.add_argument("--mixed-precision", action="store_true")
     parser.add_argument("--jit", action="store_true", help="XLA-compile the train step")
     return parser.parse_args(argv)
@@ -55,10 +61,7 @@ def use_backend(backend, argv):
     sys.exit(subprocess.run(command, env=env).returncode)
 
 
-@command
-def main(argv=None):
-    args = parse_args(argv)
-    use_backend(args.backend, argv)
+def config_from_args(args):
     overrides = list(args.overrides)
     if args.model_dir:
         overrides.append(f"train.model_dir={args.model_dir}")
@@ -66,12 +69,135 @@ def main(argv=None):
         overrides.append("train.mixed_precision=true")
     if args.jit:
         overrides.append("train.jit=true")
-    config = load_config(args.preset, args.config, overrides)
+    return load_config(args.preset, args.config, overrides)
 
-    from danet_tf.train.trainer import train
 
+def check_before_training(config, mode):
+    """Everything that can be checked before a file is touched: the config,
+    the data, the run directory and the export folder."""
+    from danet_tf.data.pipeline import check_data
+    from danet_tf.deploy import layout
+    from danet_tf.models.dilated_resnet import BACKBONES
+    from danet_tf.models.head import head_kind
+    from danet_tf.train.run_directory import check_run_directory, run_id
+
+    check_config(config)
+    head_kind(config.model.head)
+    if config.model.backbone not in BACKBONES:
+        raise ValueError(f"model.backbone must be one of {sorted(BACKBONES)}. "
+                         f"Received: {config.model.backbone!r}")
+    check_data(config.data)
+    check_run_directory(config, mode)
+    if mode != "restart":
+        t = config.train
+        layout.check_owner(t.export_dir, t.name, run_id(t.model_dir),
+                           "Pass --restart to move the run and its exports aside, or choose "
+                           "another name (--set train.name=...).")
+
+
+def start_run_directory(config, mode):
+    """Prepares the run directory; with `--restart` the previous run and its
+    exports move aside together, and both places are printed."""
+    from danet_tf.deploy import layout
+    from danet_tf.train.run_directory import aside_path, prepare_run_directory, time_stamp
+
+    t, stamp = config.train, time_stamp()
+    moved = prepare_run_directory(config, mode, stamp)
+    if moved:
+        print(f"restart: the previous run moved to {moved}")
+    folder = layout.model_folder(t.export_dir, t.name)
+    if mode == "restart" and os.path.isdir(folder):
+        exports = aside_path(folder, stamp)
+        os.replace(folder, exports)
+        print(f"restart: its exports moved to {exports}")
+
+
+def export_if_new(config, result, force=False):
+    """Exports the run's best model unless its model folder already holds
+    that epoch of this run (or `force`); returns the export report."""
+    from danet_tf.deploy import layout
+    from danet_tf.deploy.run_export import export_run
+    from danet_tf.train.run_directory import run_id
+
+    t = config.train
+    if not (result.is_chief and result.best_weights):
+        return {}
+    run = {"id": run_id(t.model_dir), "model_dir": t.model_dir,
+           "epoch": result.best["epoch"], "val_miou": result.best["miou"]}
+    exported = layout.owner(t.export_dir, t.name) or {}
+    if not force and (exported.get("id"), exported.get("epoch")) == (run["id"], run["epoch"]):
+        print(f"{layout.model_folder(t.export_dir, t.name)} already holds epoch {run['epoch']} "
+              "of this run: nothing new to export (--export exports it again).")
+        return {}
+    return export_run(config, run, result.best_weights)
+
+
+def print_result(config, result, exports):
+    """The best epoch (the exported model) next to the last one, and where things are."""
+    from danet_tf.models.metrics import format_scores_columns
+    from danet_tf.train.callbacks import as_scores
+    from danet_tf.train.trainer import class_names
+
+    best, last = result.best, result.last
+    columns = {f"best: epoch {best['epoch']} (the exported model)": as_scores(best)}
+    if last and last["epoch"] != best["epoch"]:
+        columns[f"last: epoch {last['epoch']}"] = as_scores(last)
+    print("\nValidation of the fused logits:")
+    print(format_scores_columns(columns, class_names(config)))
+    if not result.trained:
+        print(f"\nThe run had already trained its {result.epochs} epochs "
+              f"({result.model_dir}); raise train.epochs to train on.")
+    print(f"\nsteps         {result.steps} ({result.backend}, {result.replicas} replica(s), "
+          f"{result.train_seconds} s this time)")
+    for path, reason in result.skipped_examples[:20]:
+        print(f"skipped       {path}: {reason}")
+    for fmt, info in exports.items():
+        extra = {k: v for k, v in info.items() if k != "path"}
+        print(f"{fmt:<14}{info['path']} {extra if extra else ''}")
+
+
+def interrupted(config):
+    """The one line Ctrl-C leaves: where the last checkpoint is, and how to resume."""
+    from danet_tf.train.callbacks import latest_checkpoint
+
+    latest = latest_checkpoint(config.train.model_dir)
+    where = (f"the last checkpoint is epoch {latest[0]} ({latest[1]})" if latest
+             else "no epoch had finished, so there is no checkpoint yet")
+    print(f"\ninterrupted: {where}; run the same command again to resume.", file=sys.stderr)
+    sys.exit(130)
+
+
+def run(config, strategy="auto", mode="auto", export=False, verbose=1):
+    """Checks, trains (or resumes) and exports one run; returns `(summary
+    dict, trained model)`."""
+    from danet_tf.train.run_summary import describe_run
+    from danet_tf.train.trainer import fit, start_training
+
+    check_before_training(config, mode)
+    start_run_directory(config, mode)
+    session = start_training(config, strategy)
+    if session.distribution.is_chief and verbose:
+        print(describe_run(config, session.distribution, session.model,
+                           session.weights_report))
+    result = fit(session, verbose)
+    exports = export_if_new(config, result, export)
+    if result.is_chief and verbose:
+        print_result(config, result, exports)
+    summary = {**dataclasses.asdict(result), "exports": exports,
+               "keras_model": exports.get("keras_model", {}).get("path")}
+    return summary, session.model
+
+
+@command
+def main(argv=None):
+    args = parse_args(argv)
+    use_backend(args.backend, argv)
+    config = config_from_args(args)
     mode = "resume" if args.resume else "restart" if args.restart else "auto"
-    summary, _ = train(config, args.strategy, mode=mode)
+    try:
+        summary, _ = run(config, args.strategy, mode, args.export)
+    except KeyboardInterrupt:
+        interrupted(config)
     return summary
 
 

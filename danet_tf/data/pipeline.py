@@ -138,6 +138,14 @@ def load_examples(data, split, skips=None):
     return ds.map(check)
 
 
+def check_data(data):
+    """Opens both splits as training will (paths, file lists, patterns,
+    prepared tfds data), so a missing directory is reported before a run
+    touches anything; reads no image."""
+    for split in ("train", "val"):
+        load_examples(data, split)
+
+
 def split_size(data, split):
     """Number of examples of a split, or `None` when only reading it would tell."""
     if data.source == "synthetic":

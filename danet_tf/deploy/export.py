@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from danet_tf.deploy import layout
 from danet_tf.files import atomic_path, write_bytes
 from danet_tf.models.preprocessing import normalize
 
@@ -101,7 +102,7 @@ def export_saved_model(model, export_dir, name, version=1, include_probabilities
     """
     if not str(version).isdigit() or int(version) < 1:
         raise ValueError(f"version must be a positive integer (TF Serving). Received: {version!r}")
-    target = os.path.join(export_dir, name, str(int(version)))
+    target = layout.saved_model_dir(export_dir, name, version)
     with atomic_path(target, overwrite) as tmp:
         net = inference_graph(model, precision)
         archive = keras.export.ExportArchive()

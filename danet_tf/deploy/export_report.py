@@ -8,16 +8,16 @@ import numpy as np
 
 from danet_tf.data.catalog import class_names_for
 from danet_tf.data.pipeline import build_train_dataset, load_examples
-from danet_tf.deploy import export
+from danet_tf.deploy import export, layout
 from danet_tf.files import write_text
-from danet_tf.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, normalize
+from danet_tf.models.preprocessing import BLACK, normalize
 
 
 def _center_crop_or_pad(image, size):
     """Normalised `(H, W, 3)` -> `(size[0], size[1], 3)` (bottom/right padded with black)."""
     height, width = size
     out = np.empty((height, width, 3), np.float32)
-    out[...] = -np.asarray(IMAGENET_MEAN) / np.asarray(IMAGENET_STD)
+    out[...] = BLACK
     top = max((image.shape[0] - height) // 2, 0)
     left = max((image.shape[1] - width) // 2, 0)
     crop = image[top: top + height, left: left + width]
@@ -38,19 +38,39 @@ def calibration_crops(data, size, count):
     return [b[0][0] for b in build_train_dataset(data).take(count).as_numpy_iterator()]
 
 
+def agreement(logits, reference):
+    """How an export's logits compare with Keras float32's on the same images."""
+    return {"argmax_agreement": float(np.mean(logits.argmax(-1) == reference.argmax(-1))),
+            "max_abs_logit_diff": float(np.max(np.abs(logits - reference)))}
+
+
 def export_all(model, data, export_dir, name, version, formats, tflite_modes=export.TFLITE_MODES,
                tflite_size=None, calibration_images=32, include_probabilities=False,
                overwrite=False, report_images=16, class_names=None, precision="float32"):
     """Exports `formats`; returns a dict of paths, sizes (bytes) and agreement.
 
     The exports share one BN-folded inference graph; the agreement is measured
-    against `model` itself. `export_dir/name/labels.txt` gets the class names
-    (one per line, class id = line number - 1), for serving clients and apps.
+    against `model` itself on val images of `data`. With `data=None` (a
+    model without a run config) nothing that needs data runs: the report
+    says so in one line, TFLite needs `tflite_size` and its int8 mode
+    calibration data. `labels.txt` gets the class names (one per line,
+    class id = line number - 1), for serving clients and apps.
     """
     net = export.inference_graph(model)
-    names = class_names or class_names_for(data.name, int(net.output.shape[-1]))
-    report = {"labels": {"path": write_text(os.path.join(export_dir, name, "labels.txt"),
+    num_classes = int(net.output.shape[-1])
+    names = class_names or class_names_for(data.name if data else None, num_classes)
+    report = {"labels": {"path": write_text(layout.labels_path(export_dir, name),
                                             "\n".join(names) + "\n")}}
+    if data is None:
+        report["report"] = {"path": "-", "skipped": "no data config (pass --preset or --config "
+                                                    "to compare the exports on val images)"}
+
+    def reference_images(size):
+        if data is None:
+            return None, None
+        images = val_images(data, size, report_images)
+        return images, np.asarray(model.inference_model()(images, training=False))
+
     if "saved_model" in formats:
         # bfloat16 (SavedModel only): folded from the model at that precision.
         source = net if precision == "float32" else model
@@ -58,49 +78,45 @@ def export_all(model, data, export_dir, name, version, formats, tflite_modes=exp
                                          overwrite, precision)
         report["saved_model"] = {"path": path}
     if "tflite" in formats:
-        size = tuple(tflite_size or data.crop_size)
-        representative = (calibration_crops(data, size, calibration_images)
-                          if calibration_images else None)
-        # Versioned like the SavedModel (tflite/<version>/), and refused
-        # when they exist unless `overwrite`.
-        directory = os.path.join(export_dir, name, "tflite", str(int(version)))
-        paths = export.export_tflite(net, directory, name, size, tflite_modes, representative,
-                                     overwrite)
-        images = val_images(data, size, report_images)
-        reference = np.asarray(model.inference_model()(images, training=False))
-        for mode, path in paths.items():
-            logits = export.run_tflite(path, images)
-            report[f"tflite_{mode}"] = {
-                "path": path,
-                "bytes": os.path.getsize(path),
-                "argmax_agreement": float(np.mean(logits.argmax(-1) == reference.argmax(-1))),
-                "max_abs_logit_diff": float(np.max(np.abs(logits - reference))),
-            }
+        report.update(_export_tflite(net, data, export_dir, name, version, tflite_modes,
+                                     tflite_size, calibration_images, overwrite,
+                                     reference_images))
     if "openvino" in formats:
-        report.update(_export_openvino(model, net, data, export_dir, name, version, overwrite,
-                                       report_images))
+        directory = layout.openvino_dir(export_dir, name, version)
+        path = export.export_openvino(net, directory, name, overwrite)
+        size = sum(os.path.getsize(os.path.join(directory, f)) for f in os.listdir(directory))
+        images, reference = reference_images(tuple(data.crop_size) if data else None)
+        for precision_hint in ("float32", "bfloat16"):
+            entry = {"path": path, "bytes": size}
+            if images is not None:
+                compiled = export.compile_openvino(path, precision_hint)
+                entry.update(agreement(export.run_openvino(compiled, images), reference))
+            report[f"openvino_{precision_hint}"] = entry
     if "onnx" in formats:
-        path = export.export_onnx(net, os.path.join(export_dir, name, f"{name}.onnx"))
+        path = export.export_onnx(net, layout.onnx_path(export_dir, name))
         report["onnx"] = {"path": path, "bytes": os.path.getsize(path)}
     return report
 
 
-
-def _export_openvino(model, net, data, export_dir, name, version, overwrite, report_images):
-    """OpenVINO IR in `name/openvino/<version>/`, compared with Keras at f32
-    and bf16 inference precision on val images (at the training crop size)."""
-    directory = os.path.join(export_dir, name, "openvino", str(int(version)))
-    path = export.export_openvino(net, directory, name, overwrite)
-    images = val_images(data, tuple(data.crop_size), report_images)
-    reference = np.asarray(model.inference_model()(images, training=False))
-    size = sum(os.path.getsize(os.path.join(directory, f)) for f in os.listdir(directory))
+def _export_tflite(net, data, export_dir, name, version, modes, size, calibration_images,
+                   overwrite, reference_images):
+    """TFLite files in `tflite/<version>/` (refused when they exist unless
+    `overwrite`), each compared with Keras on val images."""
+    if size is None and data is None:
+        raise ValueError("tflite: give --tflite-size H W (no run config to take the crop "
+                         "size from).")
+    size = tuple(size or data.crop_size)
+    if "int8" in modes and data is None:
+        raise ValueError("tflite int8 needs calibration images: pass --preset or --config "
+                         "with the training data, or leave int8 out of --tflite-modes.")
+    representative = (calibration_crops(data, size, calibration_images)
+                      if calibration_images and "int8" in modes else None)
+    paths = export.export_tflite(net, layout.tflite_dir(export_dir, name, version), name, size,
+                                 modes, representative, overwrite)
+    images, reference = reference_images(size)
     report = {}
-    for precision in ("float32", "bfloat16"):
-        logits = export.run_openvino(export.compile_openvino(path, precision), images)
-        report[f"openvino_{precision}"] = {
-            "path": path,
-            "bytes": size,
-            "argmax_agreement": float(np.mean(logits.argmax(-1) == reference.argmax(-1))),
-            "max_abs_logit_diff": float(np.max(np.abs(logits - reference))),
-        }
+    for mode, path in paths.items():
+        report[f"tflite_{mode}"] = {"path": path, "bytes": os.path.getsize(path)}
+        if images is not None:
+            report[f"tflite_{mode}"].update(agreement(export.run_tflite(path, images), reference))
     return report

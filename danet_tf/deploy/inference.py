@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from danet_tf.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD, normalize
+from danet_tf.models.preprocessing import BLACK, normalize
 from danet_tf.models.resize import resize_bilinear
 
 
@@ -26,9 +26,6 @@ def _resize(x, height, width):
     return np.asarray(resize_bilinear(x, (height, width), True), np.float32)
 
 
-BLACK = -np.asarray(IMAGENET_MEAN) / np.asarray(IMAGENET_STD)
-
-
 def _pad(x, height, width):
     """Pads a normalised `(1, h, w, 3)` bottom/right to `(height, width)` with
     black, `-mean / std` per channel (the official `pad_image`)."""
@@ -36,7 +33,7 @@ def _pad(x, height, width):
     if not (ph or pw):
         return x
     out = np.empty((x.shape[0], x.shape[1] + ph, x.shape[2] + pw, x.shape[3]), x.dtype)
-    out[...] = BLACK.astype(x.dtype)
+    out[...] = np.asarray(BLACK, x.dtype)
     out[:, : x.shape[1], : x.shape[2]] = x
     return out
 

@@ -97,3 +97,18 @@ def compiled_logits_fn(net):
     graph = tf.function(lambda x: net(x, training=False), input_signature=[
         tf.TensorSpec((None, None, None, 3), tf.float32)])
     return lambda x: graph(tf.constant(x, tf.float32)).numpy()
+
+
+def class_count(model):
+    """Classes a loaded Keras model predicts (its fused logits' channels)."""
+    output = model.output["logits"] if isinstance(model.output, dict) else model.output
+    return int(output.shape[-1])
+
+
+def check_class_count(model_path, num_classes, expected, source):
+    """Refuses a model whose class count is not the config's, in one line."""
+    if num_classes != expected:
+        raise ValueError(
+            f"{model_path} predicts {num_classes} classes but data.num_classes is {expected} in "
+            f"{source}: pass the run's config (--config runs/<name>/config.json) or "
+            "--set data.num_classes=...")

@@ -42,13 +42,25 @@ def segmentation_scores(confusion):
     }
 
 
-def format_scores_table(scores, class_names):
+def format_scores_table(scores, class_names, header="IoU"):
     """A markdown table of per-class IoU followed by mIoU and pixel accuracy."""
-    lines = ["| class | IoU |", "|---|---|"]
-    for name, iou in zip(class_names, scores["per_class_iou"]):
-        lines.append(f"| {name} | {'n/a' if np.isnan(iou) else f'{iou:.4f}'} |")
-    lines.append(f"| **mIoU** | **{scores['miou']:.4f}** |")
-    lines.append(f"| pixel accuracy | {scores['pixel_accuracy']:.4f} |")
+    return format_scores_columns({header: scores}, class_names)
+
+
+def format_scores_columns(columns, class_names):
+    """`format_scores_table` with one column per `{header: scores}` entry."""
+    def cell(value):
+        return "n/a" if np.isnan(value) else f"{value:.4f}"
+
+    lines = ["| class | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+    for index, name in enumerate(class_names):
+        lines.append(f"| {name} | "
+                     + " | ".join(cell(s["per_class_iou"][index]) for s in columns.values())
+                     + " |")
+    lines.append("| **mIoU** | " + " | ".join(f"**{s['miou']:.4f}**" for s in columns.values())
+                 + " |")
+    lines.append("| pixel accuracy | "
+                 + " | ".join(f"{s['pixel_accuracy']:.4f}" for s in columns.values()) + " |")
     return "\n".join(lines)
 
 

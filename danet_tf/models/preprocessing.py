@@ -10,6 +10,9 @@ from keras import ops
 # Mean and standard deviation of ImageNet RGB in [0, 1] (torchvision's weights).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# Black after normalisation, `-mean / std` per channel: what the official code
+# pads images and sliding windows with (PIL `fill=0` before normalising).
+BLACK = tuple(-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD))
 
 
 def normalize(images):

@@ -13,9 +13,9 @@ import keras
 import numpy as np
 
 from danet_tf.files import atomic_path, write_text
-from danet_tf.models.metrics import format_scores_table
 
-BEST_SCORE = "best.json"
+BEST_SCORE = "best.json"  # the best validation: its scores, epoch and weights file
+LAST_SCORE = "last.json"  # the last validation: its scores and epoch
 
 
 def read_json(path, default=None):
@@ -29,6 +29,35 @@ def read_json(path, default=None):
 def best_score(model_dir):
     """`{"miou", "epoch", "weights"}` of the best model in `model_dir`, or `None`."""
     return read_json(os.path.join(model_dir, BEST_SCORE))
+
+
+def latest_checkpoint(model_dir):
+    """`(epoch, path)` of the last complete epoch checkpoint, or `None`."""
+    state = read_json(os.path.join(model_dir, "checkpoint", "state.json"))
+    if not state:
+        return None
+    return int(state["epoch"]), os.path.join(model_dir, "checkpoint", state["weights"])
+
+
+def last_score(model_dir):
+    """`{"miou", "pixel_accuracy", "per_class_iou", "epoch"}` of the last
+    validation in `model_dir`, or `None`."""
+    return read_json(os.path.join(model_dir, LAST_SCORE))
+
+
+def score_record(scores, epoch):
+    """`scores` (from `segmentation_scores`) of `epoch` as JSON values (NaN: `None`)."""
+    return {"epoch": int(epoch), "miou": float(scores["miou"]),
+            "pixel_accuracy": float(scores["pixel_accuracy"]),
+            "per_class_iou": [None if np.isnan(v) else float(v)
+                              for v in scores["per_class_iou"]]}
+
+
+def as_scores(record):
+    """A `score_record` back as scores (`None` -> NaN), for tables."""
+    return {"miou": record["miou"], "pixel_accuracy": record["pixel_accuracy"],
+            "per_class_iou": np.array([np.nan if v is None else v
+                                       for v in record["per_class_iou"]])}
 
 
 def best_weights_path(model_dir):
@@ -100,13 +129,14 @@ class ResumableCheckpoint(keras.callbacks.Callback):
 class BestModel(keras.callbacks.Callback):
     """Keeps the weights of the best validation mIoU in `model_dir`.
 
-    `best-<epoch>.weights.h5` is written atomically, then `best.json` (mIoU,
-    epoch, weights file) is replaced atomically to point at it, and only
+    `best-<epoch>.weights.h5` is written atomically, then `best.json` (its
+    scores, epoch and weights file) is replaced atomically to point at it, and only
     then the previous best file is removed: after a crash the recorded score
     always belongs to the weights it names, and a rerun starts from that
     score, so a later, worse epoch never replaces the best model. Also prints the
-    per-class IoU table after each validation and writes the per-class IoUs
-    and pixel accuracy to TensorBoard.
+    epoch's scores after each validation, keeps the last validation in
+    `last.json`, and writes the per-class IoUs and pixel accuracy to
+    TensorBoard.
 
     Keras' `ModelCheckpoint(save_best_only=True)` forgets its best score
     when a run restarts (the first epoch after a resume always overwrites
@@ -139,22 +169,25 @@ class BestModel(keras.callbacks.Callback):
         saves the model if it is the best so far. Also used for the final
         evaluation of a run that never validated during `fit`."""
         self.last_scores = scores
+        # Every worker: each decides alike whether a final evaluation is due.
+        write_text(os.path.join(self.model_dir, LAST_SCORE),
+                   json.dumps(score_record(scores, epoch)))
         if self.writer:
             self._write_summaries(scores, epoch)
         if scores["miou"] > self.best:
             self.best = scores["miou"]
             if self.is_chief:
-                self._save(epoch)
+                self._save(scores, epoch)
         if self.is_chief:
             print(f"\nepoch {epoch}: val mIoU {scores['miou']:.4f}, pixel accuracy "
                   f"{scores['pixel_accuracy']:.4f} (best {self.best:.4f})")
 
-    def _save(self, epoch):
+    def _save(self, scores, epoch):
         previous = best_weights_path(self.model_dir)
         name = f"best-{epoch}.weights.h5"
         with atomic_path(os.path.join(self.model_dir, name)) as tmp:
             self.model.save_weights(tmp)
-        record = {"miou": self.best, "epoch": epoch, "weights": name}
+        record = {**score_record(scores, epoch), "weights": name}
         write_text(os.path.join(self.model_dir, BEST_SCORE), json.dumps(record))
         if previous and os.path.basename(previous) != name and os.path.exists(previous):
             os.remove(previous)
@@ -191,6 +224,3 @@ class Throughput(keras.callbacks.Callback):
         optimizer = self.model.optimizer
         logs["lr"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
-
-def print_scores(scores, class_names):
-    print(format_scores_table(scores, class_names))

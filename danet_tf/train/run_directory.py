@@ -5,6 +5,9 @@ its checkpoints belong to, and a run never resumes someone else's checkpoints.
 import datetime
 import json
 import os
+import secrets
+
+from danet_tf.files import write_text
 
 # Fields that may change between the runs of one directory: how long to train
 # and how to evaluate or read the files, not what is learnt from what.
@@ -14,6 +17,7 @@ MAY_CHANGE = {
     "model": {"backbone_weights", "attention_block_size"},
 }
 MODES = ("auto", "resume", "restart")
+RUN_FILE = "run.json"  # {"id": ...}: which run the directory's checkpoints belong to
 
 
 def config_differences(saved, current):
@@ -35,16 +39,38 @@ def has_checkpoint(model_dir):
     return os.path.isfile(os.path.join(model_dir, "checkpoint", "state.json"))
 
 
-def prepare_run_directory(config, mode="auto"):
-    """Checks `train.model_dir` against `config` before anything is written.
+def run_id(model_dir):
+    """The id of the run in `model_dir` (`run.json`), or `None` before it starts."""
+    path = os.path.join(model_dir, RUN_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        return json.load(f)["id"]
+
+
+def time_stamp():
+    return datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def aside_path(path, stamp):
+    """`<path>.previous-<stamp>`, numbered on when that exists too."""
+    base = f"{path.rstrip(os.sep)}.previous-{stamp}"
+    candidate, number = base, 1
+    while os.path.exists(candidate):
+        number += 1
+        candidate = f"{base}-{number}"
+    return candidate
+
+
+def check_run_directory(config, mode="auto"):
+    """Checks `train.model_dir` against `config`; touches nothing.
 
     Args:
         config: the `ExperimentConfig` of this run.
         mode: `"auto"` resumes a directory whose checkpoints belong to the
             same model and data and refuses any other; `"resume"` also
-            refuses a directory without checkpoints; `"restart"` moves an
-            existing directory aside (`<dir>.previous-<time>`) and starts
-            afresh.
+            refuses a directory without checkpoints; `"restart"` accepts any
+            (`prepare_run_directory` moves it aside).
 
     Raises:
         ValueError: the directory holds another run (the message names the
@@ -54,9 +80,7 @@ def prepare_run_directory(config, mode="auto"):
         raise ValueError(f"mode must be one of {MODES}. Received: {mode!r}")
     model_dir = config.train.model_dir
     saved_path = os.path.join(model_dir, "config.json")
-    if mode == "restart" and os.path.exists(model_dir):
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        os.replace(model_dir, f"{model_dir.rstrip(os.sep)}.previous-{stamp}")
+    if mode == "restart":
         return
     if mode == "resume" and not has_checkpoint(model_dir):
         raise ValueError(f"--resume: {model_dir} holds no checkpoint to resume from.")
@@ -72,3 +96,22 @@ def prepare_run_directory(config, mode="auto"):
             + ". Pass --restart to move it aside and start afresh, or choose another "
             "directory (--model-dir, or --set train.name=...)."
         )
+
+
+def prepare_run_directory(config, mode="auto", stamp=None):
+    """Makes `train.model_dir` ready for this run, after `check_run_directory`:
+    with `mode="restart"` an existing directory first moves to
+    `aside_path(dir, stamp)`. Gives a new run its id (`run.json`).
+
+    Returns:
+        Where the previous run went, or `None`.
+    """
+    model_dir = config.train.model_dir
+    moved = None
+    if mode == "restart" and os.path.exists(model_dir):
+        moved = aside_path(model_dir, stamp or time_stamp())
+        os.replace(model_dir, moved)
+    if run_id(model_dir) is None:
+        identity = f"{config.train.name}-{stamp or time_stamp()}-{secrets.token_hex(2)}"
+        write_text(os.path.join(model_dir, RUN_FILE), json.dumps({"id": identity}))
+    return moved

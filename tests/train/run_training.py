@@ -7,7 +7,6 @@ DEVICES > 1 makes that many CPU devices: logical devices on TensorFlow,
 and OUT_DIR/weights.npz (all model weights).
 """
 
-import hashlib
 import json
 import os
 import sys
@@ -22,37 +21,6 @@ TINY = [
     "train.epochs=2", "train.steps_per_epoch=2", "train.warmup_steps=0",
     "train.export_formats=[keras]",
 ]
-
-
-def _fingerprint(arrays):
-    digest = hashlib.sha256()
-    for array in arrays:
-        digest.update(np.ascontiguousarray(array, np.float32).tobytes())
-    return digest.hexdigest()[:16]
-
-
-def record_starting_point(trainer):
-    """Fingerprints of the initial weights and of the first training batch,
-    taken inside `trainer.train` (filled into the returned dict): two runs
-    that should agree after a step must first start from the same point."""
-    import keras
-
-    start = {}
-    load_backbone, build_inputs = trainer.load_pretrained_backbone, trainer.build_inputs
-
-    def load_and_record(config, model):
-        start["weights"] = _fingerprint(keras.ops.convert_to_numpy(w) for w in model.weights)
-        return load_backbone(config, model)
-
-    def build_and_record(config, seed_offset=0, skips=None):
-        # A dataset of its own: a second iterator over the trainer's would
-        # reshuffle (`reshuffle_each_iteration`) and start elsewhere.
-        images, _ = next(iter(build_inputs(config, seed_offset, skips)[0]))
-        start["batch"] = _fingerprint([np.asarray(images)])
-        return build_inputs(config, seed_offset, skips)
-
-    trainer.load_pretrained_backbone, trainer.build_inputs = load_and_record, build_and_record
-    return start
 
 
 def main():
@@ -71,23 +39,21 @@ def main():
         )
     import keras
 
+    from danet_tf.cli.train import run
     from danet_tf.config import load_config
-    from danet_tf.train import trainer
 
-    start = record_starting_point(trainer)
     keras.utils.set_random_seed(0)
 
     os.makedirs(out_dir, exist_ok=True)
     config = load_config("quickstart", overrides=TINY + [f"train.model_dir={out_dir}/model",
                                                          f"train.export_dir={out_dir}/export"]
                          + overrides)
-    summary, model = trainer.train(config, strategy, verbose=0)
-    summary["start"] = start
+    summary, model = run(config, strategy, verbose=0)
     np.savez(os.path.join(out_dir, "weights.npz"),
              *[keras.ops.convert_to_numpy(w) for w in model.weights])
     summary["num_replicas"] = summary.pop("replicas")
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
-        json.dump(summary, f)
+        json.dump(summary, f, default=str)
 
 
 if __name__ == "__main__":
