@@ -11,6 +11,7 @@ import keras
 import numpy as np
 from PIL import Image, ImageDraw
 
+from danet_tf.data.catalog import IGNORE_LABEL
 from danet_tf.models.head import require_danet_head
 from danet_tf.models.preprocessing import normalize
 from danet_tf.models.resize import resize_bilinear
@@ -153,35 +154,51 @@ def class_boundaries(classes):
     return edges
 
 
-def overlay(image, classes, palette, class_names, alpha=0.5):
+def background_ids(class_names):
+    """Ids of the classes named "background", in any case."""
+    return {i for i, name in enumerate(class_names) if str(name).lower() == "background"}
+
+
+def overlay(image, classes, palette, class_names, alpha=0.5, untinted=None):
     """The image with each object tinted in its class colour and outlined.
 
-    Pixels of a class named "background" stay as in the image (untinted), and
-    every class boundary is drawn in white, so an object whose own colour
-    matches its class colour still shows its outline.
+    Pixels of the `untinted` class ids (default: the classes named
+    "background", in any case; none when no class has that name) and of the
+    ignore label 255 stay exactly as in the image. Every boundary that
+    touches a tinted class is drawn in white, so an object whose own colour
+    matches its class colour still shows its outline; boundaries between two
+    untinted classes are not drawn.
     """
-    tinted = (1 - alpha) * image + alpha * palette[classes]
-    background = [i for i, name in enumerate(class_names) if name == "background"]
-    keep = np.isin(classes, background)
-    out = np.where(keep[..., None], image, tinted)
-    out[class_boundaries(classes)] = 255
+    untinted = background_ids(class_names) if untinted is None else set(untinted)
+    keep = np.isin(classes, sorted(untinted | {IGNORE_LABEL}))
+    colours = palette[np.where(keep, 0, classes)]  # no palette row for 255 is needed
+    out = np.where(keep[..., None], image, (1 - alpha) * image + alpha * colours)
+    out[class_boundaries(np.where(keep, -1, classes.astype(np.int64)))] = 255
     return out.astype(np.uint8)
+
+
+def legend_entry(class_id, palette, class_names):
+    """Name and swatch colour of `class_id`; the ignore label 255, which has
+    no palette row, is "ignore" in white."""
+    if class_id == IGNORE_LABEL and class_id >= len(palette):
+        return "ignore", (255, 255, 255)
+    name = class_names[class_id] if class_id < len(class_names) else str(class_id)
+    return name, tuple(int(v) for v in palette[class_id])
 
 
 def with_legend(picture, palette, class_names, classes, swatch=12):
     """`picture` with a legend below it: a swatch and the name of every class
     present in `classes`, with its share of the pixels."""
     present, counts = np.unique(classes, return_counts=True)
-    rows = [(int(c), f"{class_names[c] if c < len(class_names) else c} "
-             f"({100.0 * n / classes.size:.1f} %)") for c, n in zip(present, counts)]
+    rows = [(*legend_entry(int(c), palette, class_names), 100.0 * n / classes.size)
+            for c, n in zip(present, counts)]
     width = max(picture.shape[1], 160)
     sheet = Image.new("RGB", (width, picture.shape[0] + 6 + (swatch + 4) * len(rows)),
                       (255, 255, 255))
     sheet.paste(Image.fromarray(picture), (0, 0))
     draw = ImageDraw.Draw(sheet)
-    for i, (c, text) in enumerate(rows):
+    for i, (name, colour, share) in enumerate(rows):
         top = picture.shape[0] + 4 + i * (swatch + 4)
-        draw.rectangle([4, top, 4 + swatch, top + swatch], fill=tuple(int(v) for v in palette[c]),
-                       outline=(0, 0, 0))
-        draw.text((10 + swatch, top), text, fill=(0, 0, 0))
+        draw.rectangle([4, top, 4 + swatch, top + swatch], fill=colour, outline=(0, 0, 0))
+        draw.text((10 + swatch, top), f"{name} ({share:.1f} %)", fill=(0, 0, 0))
     return np.asarray(sheet)

@@ -1,6 +1,8 @@
-"""Pictures: overlays that leave background untinted and outline objects, legends."""
+"""Pictures: overlays that leave background and ignored pixels untinted and
+outline objects, legends."""
 
 import numpy as np
+import pytest
 
 from danet_tf.deploy import visualize
 
@@ -42,8 +44,6 @@ def test_legend_lists_the_classes_present_below_the_picture():
 
 
 def test_attention_pictures_refuse_a_head_without_both_modules():
-    import pytest
-
     from danet_tf import DANet
 
     model = DANet(num_classes=3, backbone="resnet18", head="pam")
@@ -52,3 +52,61 @@ def test_attention_pictures_refuse_a_head_without_both_modules():
         visualize.attention_maps(model, image)
     with pytest.raises(ValueError, match="head=danet model"):
         visualize.channel_responses(model, image, np.zeros((32, 32), int), 1)
+
+
+def scene_with_ignore():
+    """A 6x8 grey image: class 0 left, an object of class 1, a class-2 strip
+    on the right and an ignore (255) band over the two top rows."""
+    image = np.full((6, 8, 3), 100, np.uint8)
+    classes = np.zeros((6, 8), np.int64)
+    classes[3:5, 1:3] = 1
+    classes[:, 6:] = 2
+    classes[:2] = 255
+    return image, classes
+
+
+def interior(classes, cls):
+    """Pixels of `cls` that are not on a drawn boundary of any kind."""
+    return (classes == cls) & ~visualize.class_boundaries(classes)
+
+
+def test_overlay_tints_class_0_unless_it_is_named_background():
+    image, classes = scene_with_ignore()
+    for names in (("Background", "cat", "dog"), ("BACKGROUND", "cat", "dog")):
+        out = visualize.overlay(image, classes, PALETTE, names)
+        np.testing.assert_array_equal(out[interior(classes, 0)], image[interior(classes, 0)])
+    out = visualize.overlay(image, classes, PALETTE, ("road", "cat", "dog"))
+    zero = interior(classes, 0)
+    assert zero.any() and (out[zero] == (50, 50, 50)).all()  # 0.5 * 100 + 0.5 * black
+    assert (out[interior(classes, 1)] == (150, 50, 50)).all()
+
+
+def test_overlay_never_tints_the_ignore_label_and_untinted_overrides_the_names():
+    image, classes = scene_with_ignore()
+    image[:2] = (10, 20, 30)  # the ignore band: PALETTE has no row 255
+    out = visualize.overlay(image, classes, PALETTE, ("road", "cat", "dog"), untinted={2})
+    np.testing.assert_array_equal(out[0], image[0])  # untinted
+    assert (out[1, :6] == 255).all()  # its boundary with the tinted class 0 is outlined
+    np.testing.assert_array_equal(out[interior(classes, 2)], image[interior(classes, 2)])
+    assert (out[interior(classes, 0)] == (50, 50, 50)).all()  # tinted: not in `untinted`
+    out = visualize.overlay(image, classes, PALETTE, NAMES, untinted=())
+    assert (out[interior(classes, 0)] == (50, 50, 50)).all()  # () tints even "background"
+    np.testing.assert_array_equal(out[0], image[0])
+
+
+def test_overlay_outlines_only_boundaries_that_touch_a_tinted_class():
+    image, classes = scene_with_ignore()
+    out = visualize.overlay(image, classes, PALETTE, NAMES)
+    # Row 1 (ignore) above row 2 (background): both untinted, no line between them.
+    np.testing.assert_array_equal(out[1, :5], image[1, :5])
+    # Background next to the cat and next to the dog strip: outlined in white.
+    assert (out[2, 1:3] == 255).all() and (out[2:, 5] == 255).all()
+
+
+def test_legend_names_the_ignore_label():
+    classes = np.zeros((10, 20), np.int64)
+    classes[:2] = 255
+    picture = np.zeros((10, 20, 3), np.uint8)
+    sheet = visualize.with_legend(picture, PALETTE, NAMES, classes)
+    second_swatch = sheet[10 + 4 + 16 + 2:10 + 4 + 16 + 11, 6:15]
+    assert (second_swatch == 255).all()  # white: 255 has no palette colour
