@@ -1,5 +1,6 @@
 """Pictures: overlays that leave background and ignored pixels untinted and
-outline objects, legends."""
+outline objects, legends, and attention pictures whose titles and colour-bar
+labels stay inside the picture."""
 
 import numpy as np
 import pytest
@@ -110,3 +111,24 @@ def test_legend_names_the_ignore_label():
     sheet = visualize.with_legend(picture, PALETTE, NAMES, classes)
     second_swatch = sheet[10 + 4 + 16 + 2:10 + 4 + 16 + 11, 6:15]
     assert (second_swatch == 255).all()  # white: 255 has no palette colour
+
+
+def test_wrap_keeps_every_line_within_the_width():
+    draw = visualize.scratch_draw()
+    text = "channel 101 before CAM on 'background' (gamma 0.4, change +0.12) " + "x" * 60
+    lines = visualize.wrap(draw, text, 96)
+    assert len(lines) >= 4 and "".join(lines).replace(" ", "") == text.replace(" ", "")
+    assert all(visualize.text_width(draw, line) <= 96 for line in lines)
+
+
+def test_colour_bar_labels_its_ends_inside_the_picture():
+    panel = np.full((96, 96, 3), 77, np.uint8)
+    out = visualize.with_colour_bar(panel, -4.96e-05, 2.99)
+    np.testing.assert_array_equal(out[:, :96], panel)
+    bar = out[:, 98:110]
+    np.testing.assert_array_equal(bar[0, 0], visualize.colormap(np.array(1.0)))
+    np.testing.assert_array_equal(bar[-1, 0], visualize.colormap(np.array(0.0)))
+    labels = out[:, 110:].min(axis=-1) < 128
+    assert labels[:16].any() and labels[-16:].any()  # high at the top, low at the bottom
+    assert not labels[:, -1].any() and not labels[:, 0].any()  # neither label clipped
+    assert not labels[16:-16].any()
