@@ -1,10 +1,13 @@
 """Pictures: overlays that leave background and ignored pixels untinted and
 outline objects, legends, and attention pictures whose titles and colour-bar
-labels stay inside the picture."""
+labels neither overlap nor leave the picture at the smallest input, 96x96."""
+
+import argparse
 
 import numpy as np
 import pytest
 
+from danet_tf.cli import visualize_attention
 from danet_tf.deploy import visualize
 
 NAMES = ("background", "cat", "dog")
@@ -132,3 +135,68 @@ def test_colour_bar_labels_its_ends_inside_the_picture():
     assert labels[:16].any() and labels[-16:].any()  # high at the top, low at the bottom
     assert not labels[:, -1].any() and not labels[:, 0].any()  # neither label clipped
     assert not labels[16:-16].any()
+
+
+def attention_pictures_at_96():
+    """What visualize_attention draws for a 96x96 image (layer4 grid 12x12,
+    128 CAM channels), from random attention instead of a model."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    grid = (12, 12)
+    pam = rng.random((144, 144)).astype(np.float32)
+    pam /= pam.sum(1, keepdims=True)
+    responses = [(c, rng.random(grid) * 3, rng.random(grid) - 4e-5, 0.123) for c in (101, 7, 64)]
+    classes = rng.integers(0, 3, (96, 96))
+    prediction = visualize.with_legend(PALETTE[classes], PALETTE, NAMES, classes)
+    pictures = (
+        visualize_attention.pam_pictures(image, pam, grid, [(5, 5), (95, 95), (48, 10)], 0.4)
+        + [visualize_attention.cam_matrix_picture(rng.random((128, 128)), 96, 0.4)]
+        + visualize_attention.channel_pictures(image, responses, 0.4, "background"))
+    return image, prediction, pictures
+
+
+def overlap(a, b):
+    """Whether two `(x0, y0, x1, y1)` boxes (x1, y1 exclusive) share a pixel."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def test_attention_sheet_titles_neither_overlap_nor_leave_the_sheet_at_96():
+    image, prediction, pictures = attention_pictures_at_96()
+    sheet, titles, panels = visualize_attention.attention_sheet(image, prediction, pictures)
+    assert len(panels) == 2 + 3 + 1 + 6 and len(titles) > len(panels)  # long titles wrap
+    height, width = sheet.shape[:2]
+    for i, box in enumerate(titles):
+        assert 0 <= box[0] < box[2] <= width and 0 <= box[1] < box[3] <= height, box
+        assert not any(overlap(box, other) for other in titles[i + 1:] + panels), box
+    # The boxes are where the text is: no dark pixel outside the panels and the boxes.
+    ink = sheet.min(axis=-1) < 128
+    for x0, y0, x1, y1 in titles + panels:
+        ink[y0:y1, x0:x1] = False
+    assert not ink.any()
+
+
+@pytest.mark.parametrize("index", range(10))
+def test_each_attention_picture_has_a_title_and_a_colour_bar(index):
+    _, _, pictures = attention_pictures_at_96()
+    name, panel, title = pictures[index]
+    assert name.endswith(".png") and panel.shape[0] == 96 and panel.shape[1] > 96 + 2 + 12
+    assert (panel[:, 98:110] == visualize.colormap(np.linspace(1.0, 0.0, 96))[:, None]).all()
+    out = visualize.titled(panel, title)
+    np.testing.assert_array_equal(out[-4 - 96:-4, 4:4 + panel.shape[1]], panel)
+    band = out[4:-4 - 96, 4:-4]
+    assert band.shape[0] >= visualize.title_height(title, panel.shape[1])
+    assert (band.min(axis=-1) < 128).any()  # the title is drawn above the panel
+
+
+def test_points_are_y_x_pixel_coordinates_in_help_and_errors(capsys):
+    with pytest.raises(SystemExit):
+        visualize_attention.main(["--help"])
+    assert "Y,X pixel coordinates (row, then column" in " ".join(capsys.readouterr().out.split())
+    with pytest.raises(argparse.ArgumentTypeError, match=r"Y,X pixel coordinates.*'40'"):
+        visualize_attention.parse_point("40")
+    assert visualize_attention.parse_point("40,30") == (40, 30)
+    visualize_attention.check_points([(0, 0), (95, 51)], 96, 52)
+    with pytest.raises(ValueError) as info:
+        visualize_attention.check_points([(3, 3), (10, 52)], 96, 52)
+    message = str(info.value)
+    assert "\n" not in message and "10,52" in message and "96x52" in message
