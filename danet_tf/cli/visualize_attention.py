@@ -1,4 +1,4 @@
-"""Attention pictures of a trained DANet (as in the paper's Fig. 4).
+r"""Attention pictures of a trained DANet (as in the paper's Fig. 4).
 
     python training/visualize_attention.py IMAGE \
         --model saved_models/danet_quickstart/danet_quickstart.keras \
