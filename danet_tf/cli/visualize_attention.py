@@ -1,18 +1,20 @@
-"""Attention pictures of a trained DANet (as in the paper's Fig. 4).
+r"""Attention pictures of a trained DANet (as in the paper's Fig. 4).
 
     python training/visualize_attention.py IMAGE \
         --model saved_models/danet_quickstart/danet_quickstart.keras \
         --points 40,30 90,100 --out attention/
 
-Writes, for each point (y,x in image pixels), `pam_y_x.png`: the position
-attention row of that pixel as a heatmap over the image, with a colour bar;
-`cam_channel<c>_{before,after}.png`: for one class (--cam-class, default the
-most frequent predicted one), the response maps of the three channels that
-the channel attention strengthens most there, before and after the module
-(the paper's Figure 5 view); `cam.png`: the channel attention matrix;
-`sheet.png`: all of it with the input and the prediction (with a legend), the
-titles giving each module's gamma and the feature grid. Without --points,
-four points on a grid are used.
+Points are Y,X pixel coordinates: row first, then column, with 0,0 the
+top-left pixel (so 40,30 is 40 pixels down and 30 across). Writes, for each
+point, `pam_Y_X.png`: the position attention row of that pixel as a heatmap
+over the image; `cam_channel<c>_{before,after}.png`: for one class
+(--cam-class, default the most frequent predicted one), the response maps of
+the three channels that the channel attention strengthens most there, before
+and after the module (the paper's Figure 5 view); `cam.png`: the channel
+attention matrix. Each picture has a title and a colour bar labelled with the
+values at its ends. `sheet.png` holds all of them with the input and the
+prediction (with a legend), the titles giving each module's gamma and the
+feature grid. Without --points, four points on a grid are used.
 """
 
 import argparse
@@ -26,13 +28,78 @@ from danet_tf.data.images import read_rgb
 from danet_tf.deploy import visualize
 from danet_tf.models.preprocessing import normalize
 
+POINT_FORMAT = "Y,X pixel coordinates (row, then column; 0,0 is the top-left pixel), e.g. 40,30"
+
 
 def parse_point(text):
+    """`"Y,X"` -> `(y, x)`: a pixel given as row, then column."""
     try:
         y, x = (int(v) for v in text.split(","))
     except ValueError as err:
-        raise argparse.ArgumentTypeError(f"points are y,x pixel pairs. Received: {text!r}") from err
+        raise argparse.ArgumentTypeError(f"expected {POINT_FORMAT}. Received: {text!r}") from err
     return y, x
+
+
+def check_points(points, height, width):
+    """Raises a one-line ValueError naming the first point outside a
+    `height` x `width` image."""
+    for y, x in points:
+        if not (0 <= y < height and 0 <= x < width):
+            raise ValueError(f"--points {y},{x} is outside the image of {height}x{width} "
+                             f"(height x width): y must be in 0..{height - 1} and x in "
+                             f"0..{width - 1}")
+
+
+def default_points(height, width):
+    """Four pixels on a grid, one in each quarter of the image."""
+    return [(height // 4, width // 4), (height // 4, 3 * width // 4),
+            (3 * height // 4, width // 4), (3 * height // 4, 3 * width // 4)]
+
+
+def pam_pictures(image, pam, grid, points, gamma):
+    """`(file name, panel with colour bar, title)` of each point's PAM row."""
+    pictures = []
+    for y, x in points:
+        row = pam[visualize.feature_index((y, x), image.shape[:2], grid)]
+        heat = visualize.mark(visualize.pam_heatmap(row, grid, image), (y, x))
+        pictures.append((f"pam_{y}_{x}.png",
+                         visualize.with_colour_bar(heat, float(row.min()), float(row.max())),
+                         f"PAM row of pixel y={y} x={x} (gamma {gamma:.3g}, "
+                         f"grid {grid[0]}x{grid[1]})"))
+    return pictures
+
+
+def cam_matrix_picture(cam, size, gamma):
+    """`(file name, panel with colour bar, title)` of the CAM matrix."""
+    panel = visualize.with_colour_bar(visualize.cam_picture(cam, size),
+                                      float(cam.min()), float(cam.max()))
+    return "cam.png", panel, f"CAM matrix {cam.shape[0]}x{cam.shape[1]} (gamma {gamma:.3g})"
+
+
+def channel_pictures(image, responses, gamma, class_name):
+    """`(file name, panel with colour bar, title)` of each channel before and
+    after the channel attention, on a colour scale shared by the pair.
+
+    Args:
+        responses: `visualize.channel_responses`'s list.
+    """
+    pictures = []
+    for channel, before, after, gain in responses:
+        low, high = float(min(before.min(), after.min())), float(max(before.max(), after.max()))
+        for stage, values in (("before", before), ("after", after)):
+            panel = visualize.with_colour_bar(
+                visualize.heatmap(values, image, low=low, high=high), low, high)
+            pictures.append((f"cam_channel{channel}_{stage}.png", panel,
+                             f"channel {channel} {stage} CAM on '{class_name}' "
+                             f"(gamma {gamma:.3g}, change {gain:+.2g})"))
+    return pictures
+
+
+def attention_sheet(image, prediction, pictures):
+    """The input, the prediction and every attention picture in one
+    `visualize.sheet_layout`: `(sheet, title_boxes, panel_boxes)`."""
+    return visualize.sheet_layout([image, prediction] + [p[1] for p in pictures],
+                                  ["input", "prediction"] + [p[2] for p in pictures])
 
 
 @command
@@ -41,7 +108,9 @@ def main(argv=None):
                                      formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("image")
     parser.add_argument("--model", required=True, help="a .keras DANet")
-    parser.add_argument("--points", type=parse_point, nargs="*")
+    parser.add_argument("--points", type=parse_point, nargs="*", metavar="Y,X",
+                        help=f"pixels whose position attention to draw, as {POINT_FORMAT}; "
+                             "default: four points on a grid")
     parser.add_argument("--dataset", help="palette and class names (default: the run's config "
                                           "next to the model)")
     parser.add_argument("--cam-class", help="class (name or id) whose channel responses to show; "
@@ -50,6 +119,10 @@ def main(argv=None):
     parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
                         help="compute precision of the model (the attention stays float32)")
     args = parser.parse_args(argv)
+    image = read_rgb(args.image)
+    height, width = image.shape[:2]
+    points = args.points or default_points(height, width)
+    check_points(points, height, width)
 
     import keras
 
@@ -61,48 +134,24 @@ def main(argv=None):
 
         warn_if_bfloat16_is_emulated(args.precision)
         model = model.with_precision(args.precision)
-    image = read_rgb(args.image)
-    height, width = image.shape[:2]
-    points = args.points or [(height // 4, width // 4), (height // 4, 3 * width // 4),
-                             (3 * height // 4, width // 4), (3 * height // 4, 3 * width // 4)]
-    for y, x in points:
-        if not (0 <= y < height and 0 <= x < width):
-            raise SystemExit(f"point {y},{x} is outside the {height}x{width} image")
     pam, cam, grid = visualize.attention_maps(model, image)
     logits = model.inference_model()(normalize(image)[None], training=False)
     classes = keras.ops.convert_to_numpy(keras.ops.cast(logits, "float32"))[0].argmax(-1)
-    num_classes = int(logits.shape[-1])
-    names, palette = class_names_and_palette(args.model, args.dataset, num_classes)
+    names, palette = class_names_and_palette(args.model, args.dataset, int(logits.shape[-1]))
     head = model.get_layer("head")
     pam_gamma = float(keras.ops.convert_to_numpy(head.get_layer("sa").gamma)[0])
     cam_gamma = float(keras.ops.convert_to_numpy(head.get_layer("sc").gamma)[0])
-
-    os.makedirs(args.out, exist_ok=True)
-    prediction = visualize.with_legend(palette[classes].astype(np.uint8), palette, names, classes)
-    panels, titles = [image, prediction], ["input", "prediction"]
-    for point in points:
-        row = pam[visualize.feature_index(point, (height, width), grid)]
-        heat = visualize.mark(visualize.pam_heatmap(row, grid, image), point)
-        heat = visualize.with_colour_bar(heat, float(row.min()), float(row.max()))
-        save_png(heat, os.path.join(args.out, f"pam_{point[0]}_{point[1]}.png"))
-        panels.append(heat)
-        titles.append(f"PAM row y={point[0]} x={point[1]}, gamma {pam_gamma:.3g}, "
-                      f"grid {grid[0]}x{grid[1]}")
-    save_png(visualize.cam_picture(cam, size=min(height, width)),
-             os.path.join(args.out, "cam.png"))
     class_id = pick_class(args.cam_class, names, classes)
-    for channel, before, after, gain in visualize.channel_responses(model, image, classes,
-                                                                    class_id):
-        low, high = float(min(before.min(), after.min())), float(max(before.max(), after.max()))
-        for stage, values in (("before", before), ("after", after)):
-            panel = visualize.with_colour_bar(
-                visualize.heatmap(values, image, low=low, high=high), low, high)
-            save_png(panel, os.path.join(args.out, f"cam_channel{channel}_{stage}.png"))
-            panels.append(panel)
-            titles.append(f"channel {channel} {stage} CAM (gamma {cam_gamma:.3g}, "
-                          f"change {gain:+.2g})")
-    sheet = visualize.figure_sheet(panels, titles)
-    save_png(sheet, os.path.join(args.out, "sheet.png"))
+    responses = visualize.channel_responses(model, image, classes, class_id)
+
+    pictures = (pam_pictures(image, pam, grid, points, pam_gamma)
+                + [cam_matrix_picture(cam, min(height, width), cam_gamma)]
+                + channel_pictures(image, responses, cam_gamma, names[class_id]))
+    os.makedirs(args.out, exist_ok=True)
+    for name, panel, title in pictures:
+        save_png(visualize.titled(panel, title), os.path.join(args.out, name))
+    prediction = visualize.with_legend(palette[classes].astype(np.uint8), palette, names, classes)
+    save_png(attention_sheet(image, prediction, pictures)[0], os.path.join(args.out, "sheet.png"))
     print(f"wrote {len(points)} PAM maps, the CAM matrix and the channels CAM strengthens most "
           f"for '{names[class_id]}' (the paper's Figure 5 view), and sheet.png to {args.out}")
 
@@ -117,9 +166,8 @@ def pick_class(requested, names, classes):
             return int(requested)
         raise ValueError(f"--cam-class {requested!r}: expected one of {list(names)} or an id.")
     counts = np.bincount(classes.ravel(), minlength=len(names))
-    for index, name in enumerate(names):
-        if name == "background":
-            counts[index] = -1
+    for index in visualize.background_ids(names):
+        counts[index] = -1
     return int(np.argmax(counts))
 
 

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 from PIL import Image, ImageDraw
 
+from danet_tf.data.catalog import IGNORE_LABEL
 from danet_tf.models.head import require_danet_head
 from danet_tf.models.preprocessing import normalize
 from danet_tf.models.resize import resize_bilinear
@@ -69,15 +70,20 @@ def pam_heatmap(pam_row, grid, image, alpha=0.6):
 
 
 def with_colour_bar(panel, low, high, width=12):
-    """`panel` with a vertical colour bar on its right, labelled `low`..`high`."""
+    """`panel` with a vertical colour bar on its right, its top labelled with
+    `high` and its bottom with `low`; the picture is widened to fit the labels."""
     height = panel.shape[0]
+    labels = (f"{high:.3g}", f"{low:.3g}")
+    measure = scratch_draw()
+    label_width = max(text_width(measure, label) for label in labels)
+    left = panel.shape[1] + 2 + width + 3
     ramp = colormap(np.linspace(1.0, 0.0, height))[:, None, :].repeat(width, axis=1)
-    sheet = Image.new("RGB", (panel.shape[1] + width + 52, height), (255, 255, 255))
+    sheet = Image.new("RGB", (left + label_width + 2, height), (255, 255, 255))
     sheet.paste(Image.fromarray(panel), (0, 0))
     sheet.paste(Image.fromarray(ramp), (panel.shape[1] + 2, 0))
     draw = ImageDraw.Draw(sheet)
-    draw.text((panel.shape[1] + width + 4, 0), f"{high:.2g}", fill=(0, 0, 0))
-    draw.text((panel.shape[1] + width + 4, height - 11), f"{low:.2g}", fill=(0, 0, 0))
+    draw.text((left, -measure.textbbox((0, 0), labels[0])[1]), labels[0], fill=(0, 0, 0))
+    draw.text((left, height - measure.textbbox((0, 0), labels[1])[3]), labels[1], fill=(0, 0, 0))
     return np.asarray(sheet)
 
 
@@ -129,20 +135,99 @@ def mark(image, point, radius=4):
     return np.asarray(picture)
 
 
-def figure_sheet(panels, titles, columns=4, pad=6):
-    """Tiles `(H, W, 3)` uint8 panels with captions into one picture."""
-    height = max(p.shape[0] for p in panels)
+def scratch_draw():
+    """A drawing context for measuring text in the font `draw.text` uses."""
+    return ImageDraw.Draw(Image.new("RGB", (1, 1)))
+
+
+def line_height(draw):
+    """Pixels from one line of text to the next, descenders included."""
+    return draw.textbbox((0, 0), "Ag|y")[3] + 2
+
+
+def text_width(draw, text):
+    """Pixels from the drawing point to the right edge of `text`'s ink."""
+    return draw.textbbox((0, 0), text)[2]
+
+
+def wrap(draw, text, width):
+    """`text` as lines no wider than `width` pixels: broken at spaces, and
+    inside a word only when the word alone is wider than a line."""
+    lines = []
+    for word in text.split():
+        if lines and text_width(draw, f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+            continue
+        while len(word) > 1 and text_width(draw, word) > width:
+            cut = max([n for n in range(1, len(word)) if text_width(draw, word[:n]) <= width],
+                      default=1)
+            lines.append(word[:cut])
+            word = word[cut:]
+        lines.append(word)
+    return lines
+
+
+def title_height(text, width):
+    """Height in pixels of `text` wrapped to `width` (see `draw_title`)."""
+    draw = scratch_draw()
+    return len(wrap(draw, text, width)) * line_height(draw)
+
+
+def draw_title(draw, text, left, top, width):
+    """Draws `text` in black, wrapped to `width` pixels, from `(left, top)`.
+
+    Returns:
+        The box `(x0, y0, x1, y1)` of each line drawn (`x1`, `y1` exclusive),
+        all within `title_height(text, width)` rows from `top`.
+    """
+    boxes = []
+    for i, line in enumerate(wrap(draw, text, width)):
+        xy = (left, top + i * line_height(draw))
+        draw.text(xy, line, fill=(0, 0, 0))
+        boxes.append(draw.textbbox(xy, line))
+    return boxes
+
+
+def sheet_layout(panels, titles, columns=4, pad=6):
+    """Tiles `(H, W, 3)` uint8 panels in a grid, each under its title.
+
+    Titles are wrapped to the column width and each row of panels sits below
+    its tallest title, so no title overlaps another, a panel or the border.
+
+    Returns:
+        `(sheet, title_boxes, panel_boxes)`: the picture, the box of every
+        line of title text and of every panel, as `(x0, y0, x1, y1)` with
+        `x1`, `y1` exclusive.
+    """
     width = max(p.shape[1] for p in panels)
-    rows = -(-len(panels) // columns)
-    sheet = Image.new("RGB", (columns * (width + pad) + pad, rows * (height + pad + 14) + pad),
-                      (255, 255, 255))
+    height = max(p.shape[0] for p in panels)
+    columns = min(columns, len(panels))
+    rows = [range(i, min(i + columns, len(panels))) for i in range(0, len(panels), columns)]
+    bands = [max(title_height(titles[i], width) for i in row) for row in rows]
+    sheet = Image.new("RGB", (columns * (width + pad) + pad,
+                              pad + sum(band + height + pad for band in bands)), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
-    for i, (panel, title) in enumerate(zip(panels, titles)):
-        left = pad + (i % columns) * (width + pad)
-        top = pad + (i // columns) * (height + pad + 14)
-        draw.text((left, top), title, fill=(0, 0, 0))
-        sheet.paste(Image.fromarray(panel), (left, top + 14))
-    return np.asarray(sheet)
+    title_boxes, panel_boxes, top = [], [], pad
+    for row, band in zip(rows, bands):
+        for column, i in enumerate(row):
+            left = pad + column * (width + pad)
+            title_boxes += draw_title(draw, titles[i], left, top, width)
+            sheet.paste(Image.fromarray(panels[i]), (left, top + band))
+            panel_boxes.append((left, top + band, left + panels[i].shape[1],
+                                top + band + panels[i].shape[0]))
+        top += band + height + pad
+    return np.asarray(sheet), title_boxes, panel_boxes
+
+
+def figure_sheet(panels, titles, columns=4, pad=6):
+    """Tiles `(H, W, 3)` uint8 panels with captions into one picture (see
+    `sheet_layout`)."""
+    return sheet_layout(panels, titles, columns, pad)[0]
+
+
+def titled(panel, title, pad=4):
+    """One panel with its title above it, on a white margin of `pad` pixels."""
+    return figure_sheet([panel], [title], columns=1, pad=pad)
 
 
 def class_boundaries(classes):
@@ -153,35 +238,51 @@ def class_boundaries(classes):
     return edges
 
 
-def overlay(image, classes, palette, class_names, alpha=0.5):
+def background_ids(class_names):
+    """Ids of the classes named "background", in any case."""
+    return {i for i, name in enumerate(class_names) if str(name).lower() == "background"}
+
+
+def overlay(image, classes, palette, class_names, alpha=0.5, untinted=None):
     """The image with each object tinted in its class colour and outlined.
 
-    Pixels of a class named "background" stay as in the image (untinted), and
-    every class boundary is drawn in white, so an object whose own colour
-    matches its class colour still shows its outline.
+    Pixels of the `untinted` class ids (default: the classes named
+    "background", in any case; none when no class has that name) and of the
+    ignore label 255 stay exactly as in the image. Every boundary that
+    touches a tinted class is drawn in white, so an object whose own colour
+    matches its class colour still shows its outline; boundaries between two
+    untinted classes are not drawn.
     """
-    tinted = (1 - alpha) * image + alpha * palette[classes]
-    background = [i for i, name in enumerate(class_names) if name == "background"]
-    keep = np.isin(classes, background)
-    out = np.where(keep[..., None], image, tinted)
-    out[class_boundaries(classes)] = 255
+    untinted = background_ids(class_names) if untinted is None else set(untinted)
+    keep = np.isin(classes, sorted(untinted | {IGNORE_LABEL}))
+    colours = palette[np.where(keep, 0, classes)]  # no palette row for 255 is needed
+    out = np.where(keep[..., None], image, (1 - alpha) * image + alpha * colours)
+    out[class_boundaries(np.where(keep, -1, classes.astype(np.int64)))] = 255
     return out.astype(np.uint8)
+
+
+def legend_entry(class_id, palette, class_names):
+    """Name and swatch colour of `class_id`; the ignore label 255, which has
+    no palette row, is "ignore" in white."""
+    if class_id == IGNORE_LABEL and class_id >= len(palette):
+        return "ignore", (255, 255, 255)
+    name = class_names[class_id] if class_id < len(class_names) else str(class_id)
+    return name, tuple(int(v) for v in palette[class_id])
 
 
 def with_legend(picture, palette, class_names, classes, swatch=12):
     """`picture` with a legend below it: a swatch and the name of every class
     present in `classes`, with its share of the pixels."""
     present, counts = np.unique(classes, return_counts=True)
-    rows = [(int(c), f"{class_names[c] if c < len(class_names) else c} "
-             f"({100.0 * n / classes.size:.1f} %)") for c, n in zip(present, counts)]
+    rows = [(*legend_entry(int(c), palette, class_names), 100.0 * n / classes.size)
+            for c, n in zip(present, counts)]
     width = max(picture.shape[1], 160)
     sheet = Image.new("RGB", (width, picture.shape[0] + 6 + (swatch + 4) * len(rows)),
                       (255, 255, 255))
     sheet.paste(Image.fromarray(picture), (0, 0))
     draw = ImageDraw.Draw(sheet)
-    for i, (c, text) in enumerate(rows):
+    for i, (name, colour, share) in enumerate(rows):
         top = picture.shape[0] + 4 + i * (swatch + 4)
-        draw.rectangle([4, top, 4 + swatch, top + swatch], fill=tuple(int(v) for v in palette[c]),
-                       outline=(0, 0, 0))
-        draw.text((10 + swatch, top), text, fill=(0, 0, 0))
+        draw.rectangle([4, top, 4 + swatch, top + swatch], fill=colour, outline=(0, 0, 0))
+        draw.text((10 + swatch, top), f"{name} ({share:.1f} %)", fill=(0, 0, 0))
     return np.asarray(sheet)

@@ -93,16 +93,23 @@ def test_attention_pictures(model_path, image_path, tmp_path, capsys):
                               "--points", "5,5", "30,40", "--cam-class", "dots"])
     for name in ("pam_5_5.png", "pam_30_40.png", "cam.png", "sheet.png"):
         assert (tmp_path / name).exists(), name
+    # Every picture: a title above the image (or the 40x40 CAM matrix) and a colour bar.
     heat = np.asarray(Image.open(tmp_path / "pam_30_40.png"))
-    assert heat.shape[0] == 40 and heat.shape[1] > 52  # the image and its colour bar
-    assert np.asarray(Image.open(tmp_path / "cam.png")).shape[:2] == (40, 40)
+    assert heat.shape[0] > 40 + 2 * 4 + 10 and heat.shape[1] > 52 + 2 * 4 + 12
+    assert (heat[4:-44].min(axis=-1) < 128).any()  # title text above the heatmap
+    cam = np.asarray(Image.open(tmp_path / "cam.png"))
+    assert cam.shape[0] > 40 + 2 * 4 + 10 and cam.shape[1] > 40 + 2 * 4 + 12
     # The Figure-5 view: three channels, each before and after the channel attention.
     channels = sorted(p.name for p in tmp_path.glob("cam_channel*_*.png"))
     assert len(channels) == 6 and sum(name.endswith("_after.png") for name in channels) == 3
     assert "'dots'" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="outside"):
+    # A point outside the image: one line naming the point and the image size, exit status 2.
+    with pytest.raises(SystemExit) as info:
         visualize_attention.main([image_path, "--model", model_path, "--out", str(tmp_path),
                                   "--points", "100,5"])
+    assert info.value.code == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and "--points 100,5 is outside the image of 40x52" in error
 
 
 def test_export_cli_and_serving_client(model_path, image_path, tmp_path, capsys):
