@@ -13,7 +13,7 @@ import json
 import numpy as np
 
 from danet_tf.cli import command
-from danet_tf.cli.predict import add_inference_args, make_segmenter
+from danet_tf.cli.options import add_inference_args, make_segmenter
 from danet_tf.config import load_config_for_model
 from danet_tf.data.catalog import class_names_for
 from danet_tf.deploy.evaluation import evaluate_segmenter

@@ -22,6 +22,7 @@ import sys
 from danet_tf.cli import command
 from danet_tf.deploy import layout
 from danet_tf.files import write_text
+from danet_tf.models.danet import PRECISIONS
 
 FORMATS = ("saved_model", "tflite", "openvino", "onnx")
 
@@ -49,7 +50,7 @@ def parse_args(argv=None):
     parser.add_argument("--probabilities", action="store_true", help="serve probabilities too")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the files of an existing --version")
-    parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
                         help="SavedModel compute precision (inputs and outputs unchanged)")
     parser.add_argument("--report", help="also write the report (JSON) to this file")
     return parser.parse_args(argv)

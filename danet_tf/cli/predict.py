@@ -10,49 +10,20 @@
 
 import argparse
 import os
+import sys
 
 import numpy as np
-from PIL import Image
 
-from danet_tf.cli import command
-from danet_tf.config import load_config_for_model
-from danet_tf.data.catalog import class_names_for, palette_for
-from danet_tf.data.images import read_rgb
+from danet_tf.cli import command, debug_requested
+from danet_tf.cli.options import (
+    add_inference_args,
+    class_map_dtype,
+    class_names_and_palette,
+    make_segmenter,
+    save_png,
+)
+from danet_tf.data.images import BadExampleError, read_rgb
 from danet_tf.deploy import visualize
-from danet_tf.deploy.inference import Segmenter
-from danet_tf.deploy.loading import load_logits_fn
-from danet_tf.files import atomic_path
-
-
-def add_inference_args(parser, model_required=True):
-    parser.add_argument("--model", required=model_required,
-                        help=".keras file, SavedModel directory or OpenVINO .xml")
-    parser.add_argument("--crop", type=int, help="sliding-window size (default: whole image)")
-    parser.add_argument("--stride-rate", type=float, default=2 / 3)
-    parser.add_argument("--scales", type=float, nargs="+", default=[1.0])
-    parser.add_argument("--base-size", type=int, help="long side at scale 1.0")
-    parser.add_argument("--flip", action="store_true")
-    parser.add_argument("--batch-size", type=int, default=4,
-                        help="most images per model call (a window and its flip are two); "
-                             "default 4")
-    parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
-                        help="compute precision of a .keras model (bfloat16: fast on CPUs with "
-                             "AMX, slower than float32 without it)")
-
-
-def make_segmenter(args):
-    logits_fn, num_classes = load_logits_fn(args.model, args.precision)
-    segmenter = Segmenter(logits_fn, args.crop, args.stride_rate, args.scales, args.flip,
-                          args.base_size, args.batch_size)
-    return segmenter, num_classes
-
-
-def save_png(array, path, palette=None):
-    image = Image.fromarray(array)
-    if palette is not None:
-        image = Image.fromarray(palette[array])
-    with atomic_path(path) as tmp:
-        image.save(tmp, format="PNG")
 
 
 @command
@@ -67,6 +38,9 @@ def main(argv=None):
     parser.add_argument("--dataset", help="palette and class names: cityscapes, pascal_voc, "
                         "synthetic, ... (default: the run's config next to the model)")
     parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity")
+    parser.add_argument("--untinted", type=int, nargs="*", metavar="CLASS",
+                        help="class ids the overlay leaves untinted (default: classes named "
+                             "background; the ignore label 255 never is)")
     add_inference_args(parser, model_required=False)
     args = parser.parse_args(argv)
     if args.sample:
@@ -77,29 +51,33 @@ def main(argv=None):
     segmenter, num_classes = make_segmenter(args)
     names, palette = class_names_and_palette(args.model, args.dataset, num_classes)
     os.makedirs(args.out, exist_ok=True)
+    failed = []
     for path in args.images:
-        image = read_rgb(path)
-        classes = segmenter.predict(image)
-        stem = os.path.splitext(os.path.basename(path))[0]
-        dtype = np.uint8 if num_classes <= 256 else np.uint16
-        save_png(classes.astype(dtype), os.path.join(args.out, f"{stem}_classes.png"))
-        colour = visualize.with_legend(palette[classes], palette, names, classes)
-        save_png(colour, os.path.join(args.out, f"{stem}_color.png"))
-        blend = visualize.overlay(image, classes, palette, names, args.alpha)
-        save_png(visualize.with_legend(blend, palette, names, classes),
-                 os.path.join(args.out, f"{stem}_overlay.png"))
-        print(f"{path}: {os.path.join(args.out, stem)}_{{classes,color,overlay}}.png")
+        try:
+            image = read_rgb(path)
+        except BadExampleError as error:
+            if debug_requested([]):
+                raise
+            failed.append(str(error))
+            continue
+        stem = os.path.join(args.out, os.path.splitext(os.path.basename(path))[0])
+        write_pictures(image, segmenter.predict(image), stem, num_classes, palette, names, args)
+        print(f"{path}: {stem}_{{classes,color,overlay}}.png")
+    if failed:
+        print(f"{len(failed)} of {len(args.images)} files could not be segmented:",
+              file=sys.stderr)
+        for reason in failed:
+            print(f"  {reason}", file=sys.stderr)
+        sys.exit(2)
 
 
-def class_names_and_palette(model_path, dataset, num_classes):
-    """Class names and colours for a model's pictures: `dataset`'s when given,
-    else those of the run's config saved next to the model."""
-    config, _ = load_config_for_model(model_path, None, None)
-    names = None
-    if not dataset and config.data.num_classes == num_classes:
-        names = config.data.class_names
-    dataset = dataset or config.data.name
-    return names or class_names_for(dataset, num_classes), palette_for(dataset, num_classes)
+def write_pictures(image, classes, stem, num_classes, palette, names, args):
+    """`<stem>_classes.png` (class ids), `_color.png` and `_overlay.png` (with legends)."""
+    save_png(classes.astype(class_map_dtype(num_classes)), f"{stem}_classes.png")
+    save_png(visualize.with_legend(palette[classes], palette, names, classes),
+             f"{stem}_color.png")
+    blend = visualize.overlay(image, classes, palette, names, args.alpha, untinted=args.untinted)
+    save_png(visualize.with_legend(blend, palette, names, classes), f"{stem}_overlay.png")
 
 
 def write_sample(path):

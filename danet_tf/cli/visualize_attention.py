@@ -23,7 +23,7 @@ import os
 import numpy as np
 
 from danet_tf.cli import command
-from danet_tf.cli.predict import class_names_and_palette, save_png
+from danet_tf.cli.options import class_names_and_palette, save_png
 from danet_tf.data.images import read_rgb
 from danet_tf.deploy import visualize
 from danet_tf.models.preprocessing import normalize

@@ -5,7 +5,8 @@ import sys
 
 import keras
 
-PRECISIONS = ("float32", "bfloat16")
+from danet_tf.models.danet import PRECISIONS
+
 _warned = []
 
 

@@ -5,8 +5,10 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from helpers import make_folder_dataset
+from PIL import Image
 
 from danet_tf import DANet
 from danet_tf.cli import convert_weights, predict, train
@@ -33,12 +35,21 @@ def _fails_with_one_line(capsys, main, argv, *fragments):
     return err
 
 
-def test_a_file_that_is_not_an_image(tmp_path, capsys, model_path):
+def test_a_batch_with_a_file_that_is_not_an_image(tmp_path, capsys, model_path):
+    """Every readable file is segmented; the bad ones are listed at the end,
+    one line each, and the command then exits with status 2."""
     bad = tmp_path / "notes.png"
     bad.write_text("not an image")
-    _fails_with_one_line(capsys, predict.main,
-                         [str(bad), "--model", model_path, "--out", str(tmp_path)],
-                         "notes.png", "not a readable image")
+    good = tmp_path / "photo.png"
+    Image.fromarray(np.full((24, 32, 3), 90, np.uint8)).save(good)
+    with pytest.raises(SystemExit) as info:
+        predict.main([str(bad), str(good), "--model", model_path, "--out", str(tmp_path / "o")])
+    assert info.value.code == 2
+    assert (tmp_path / "o" / "photo_classes.png").exists()
+    assert not (tmp_path / "o" / "notes_classes.png").exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0] == "1 of 2 files could not be segmented:"
+    assert len(err) == 2 and "notes.png" in err[1] and "not a readable image" in err[1]
     with pytest.raises(ValueError, match="not a readable image"):
         predict.main([str(bad), "--model", model_path, "--out", str(tmp_path), "--debug"])
 

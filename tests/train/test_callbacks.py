@@ -6,7 +6,13 @@ import os
 import keras
 import numpy as np
 
-from danet_tf.train.callbacks import BestModel, ResumableCheckpoint, best_score, best_weights_path
+from danet_tf.train.callbacks import (
+    BestModel,
+    ResumableCheckpoint,
+    best_score,
+    best_weights_path,
+    last_score,
+)
 
 
 class FixedScores:
@@ -43,7 +49,10 @@ def test_best_model_survives_a_restart_and_a_worse_epoch(tmp_path):
     restarted = BestModel(FixedScores([0.4, 0.45, 0.7]), ["c"], run)
     assert restarted.best == 0.5
     _epochs(restarted, model, [0.4, 0.45], first_epoch=2)
-    assert best_score(run) == {"miou": 0.5, "epoch": 2, "weights": "best-2.weights.h5"}
+    assert best_score(run) == {"miou": 0.5, "pixel_accuracy": 0.5, "per_class_iou": [0.5],
+                               "epoch": 2, "weights": "best-2.weights.h5"}
+    assert last_score(run) == {"miou": 0.45, "pixel_accuracy": 0.45, "per_class_iou": [0.45],
+                               "epoch": 4}
     _epochs(restarted, model, [0.7], first_epoch=4)
     assert best_score(run)["epoch"] == 5
     assert sorted(f for f in os.listdir(run) if f.startswith("best-")) == ["best-5.weights.h5"]

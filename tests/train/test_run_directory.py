@@ -6,7 +6,7 @@ import os
 import pytest
 
 from danet_tf.config import load_config
-from danet_tf.train.run_directory import prepare_run_directory
+from danet_tf.train.run_directory import check_run_directory, prepare_run_directory, run_id
 
 
 def _previous_run(tmp_path, *overrides):
@@ -27,8 +27,8 @@ def test_same_model_and_data_resumes_even_with_more_epochs(tmp_path):
     _previous_run(tmp_path)
     again = load_config(overrides=[f"train.model_dir={tmp_path / 'run'}", "train.epochs=20",
                                    "data.eval_batch_size=2"])
-    prepare_run_directory(again)
-    prepare_run_directory(again, "resume")
+    check_run_directory(again)
+    check_run_directory(again, "resume")
 
 
 def test_other_model_or_data_is_refused_naming_both(tmp_path):
@@ -36,7 +36,7 @@ def test_other_model_or_data_is_refused_naming_both(tmp_path):
     other = load_config(overrides=[f"train.model_dir={tmp_path / 'run'}", "data.source=folder",
                                    "data.num_classes=3"])
     with pytest.raises(ValueError) as info:
-        prepare_run_directory(other)
+        check_run_directory(other)
     message = str(info.value)
     assert str(tmp_path / "run" / "config.json") in message
     assert "data.num_classes: 6 -> 3" in message
@@ -47,12 +47,16 @@ def test_other_model_or_data_is_refused_naming_both(tmp_path):
 def test_resume_needs_a_checkpoint_and_restart_keeps_the_old_run(tmp_path):
     fresh = load_config(overrides=[f"train.model_dir={tmp_path / 'empty'}"])
     with pytest.raises(ValueError, match="no checkpoint"):
-        prepare_run_directory(fresh, "resume")
+        check_run_directory(fresh, "resume")
     _previous_run(tmp_path)
     other = load_config(overrides=[f"train.model_dir={tmp_path / 'run'}",
                                    "model.backbone=resnet50"])
-    prepare_run_directory(other, "restart")
-    assert not (tmp_path / "run").exists()
-    moved = [p for p in os.listdir(tmp_path) if p.startswith("run.previous-")]
-    assert len(moved) == 1
-    assert (tmp_path / moved[0] / "checkpoint" / "state.json").exists()
+    check_run_directory(other, "restart")
+    moved = prepare_run_directory(other, "restart", stamp="20260101-000000")
+    assert moved == str(tmp_path / "run.previous-20260101-000000")
+    assert (tmp_path / moved / "checkpoint" / "state.json").exists()
+    # The new run directory holds only the new run's id.
+    assert os.listdir(tmp_path / "run") == ["run.json"]
+    assert run_id(str(tmp_path / "run")).startswith("danet_quickstart-20260101-000000-")
+    # A second restart in the same second gets a place of its own.
+    assert prepare_run_directory(other, "restart", stamp="20260101-000000").endswith("-2")
