@@ -59,10 +59,12 @@ def local_runner(options, args):
     """Beam's FnApiRunner on `args.workers` local processes (no download,
     unlike the DirectRunner, which hands pipelines to Prism since Beam 2.68).
     Each worker gets an equal share of the cores unless --threads says."""
-    from apache_beam.options.pipeline_options import DirectOptions
+    from apache_beam.options.pipeline_options import DirectOptions, WorkerOptions
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
     workers = max(args.workers, 1)
+    harness = options.view_as(WorkerOptions)
+    harness.default_sdk_harness_log_level = harness.default_sdk_harness_log_level or "WARNING"
     direct = options.view_as(DirectOptions)
     direct.direct_num_workers = workers
     direct.direct_running_mode = "multi_processing" if workers > 1 else "in_memory"

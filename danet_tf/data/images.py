@@ -24,7 +24,8 @@ def _decode(source, name, what):
             img.load()
             return img.copy()
     except (OSError, ValueError, Image.DecompressionBombError) as err:
-        raise BadExampleError(f"{what} file {name!r} is not a readable image: {err}") from err
+        detail = str(err).replace(repr(source), repr(name))  # Pillow names the file object
+        raise BadExampleError(f"{what} file {name!r} is not a readable image: {detail}") from err
 
 
 def open_image(path, what="Image"):
