@@ -96,7 +96,14 @@ def list_voc_pairs(root, split):
 
 def read_mask(path, num_classes, label_map=None):
     """A class-index mask `(H, W)` uint8 (palette indices for palette PNGs)."""
-    img = open_image(path, "Mask")
+    mask = mask_ids(open_image(path, "Mask"), path, label_map)
+    check_mask_values(mask, path, num_classes)
+    return mask.astype(np.uint8)
+
+
+def mask_ids(img, path, label_map=None):
+    """The ids `(H, W)` of a decoded mask `img` read from `path`: it must be a
+    single-channel image; `label_map` maps raw ids to class ids."""
     if img.mode not in ("L", "P", "I", "I;16"):
         raise BadExampleError(
             f"Mask file {path!r} has mode {img.mode!r}; expected a single-channel index PNG "
@@ -109,6 +116,11 @@ def read_mask(path, num_classes, label_map=None):
                 f"Mask file {path!r} holds id {mask.max()} outside the label map."
             )
         mask = label_map[mask]
+    return mask
+
+
+def check_mask_values(mask, path, num_classes):
+    """Raises `BadExampleError` for a value that is neither a class id nor 255."""
     bad = (mask >= num_classes) & (mask != IGNORE_LABEL)
     if bad.any():
         values = sorted(set(np.unique(mask[bad]).tolist()))[:10]
@@ -116,19 +128,23 @@ def read_mask(path, num_classes, label_map=None):
             f"Mask file {path!r} holds values {values} >= num_classes={num_classes} "
             f"that are not the ignore label {IGNORE_LABEL}."
         )
-    return mask.astype(np.uint8)
 
 
 def read_pair(image_path, mask_path, num_classes, label_map=None):
     """Reads and checks one example; raises `BadExampleError` naming the file."""
     image = read_rgb(image_path)
     mask = read_mask(mask_path, num_classes, label_map)
+    check_same_size(image, mask, image_path, mask_path)
+    return image, mask
+
+
+def check_same_size(image, mask, image_path, mask_path):
+    """Raises `BadExampleError` unless `image` and its `mask` have one size."""
     if image.shape[:2] != mask.shape:
         raise BadExampleError(
             f"Image {image_path!r} is {image.shape[1]}x{image.shape[0]} but its mask "
             f"{mask_path!r} is {mask.shape[1]}x{mask.shape[0]}; they must be the same size."
         )
-    return image, mask
 
 
 class SkipCounter:

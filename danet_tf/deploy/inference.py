@@ -20,7 +20,7 @@ from danet_tf.models.resize import resize_bilinear
 
 
 def _resize(x, height, width):
-    """`(1, h, w, C)` float32 -> `(1, height, width, C)`, align_corners=True."""
+    """`(n, h, w, C)` float32 -> `(n, height, width, C)`, align_corners=True."""
     if x.shape[1:3] == (height, width):
         return x
     return np.asarray(resize_bilinear(x, (height, width), True), np.float32)
@@ -104,7 +104,8 @@ class Segmenter:
         return np.exp(logits)
 
     def _scale_scores(self, x):
-        """Scores `(1, h, w, C)` of one resized image, whole or by sliding window."""
+        """Scores `(n, h, w, C)` of resized images: whole, or one image `(1, h, w, 3)`
+        by sliding window."""
         height, width = x.shape[1:3]
         crop = self.crop_size
         if crop is None:
@@ -126,17 +127,38 @@ class Segmenter:
                 counts[0, h0:h1, w0:w1] += 1
         return (scores / counts)[:, :height, :width]
 
-    def scores(self, image):
-        """Fused scores `(H, W, num_classes)` float32 for a uint8 image `(H, W, 3)`."""
-        x = np.asarray(normalize(image), np.float32)[None]
+    def _fused_scores(self, x):
+        """Scores `(n, H, W, C)` summed over scales for normalised images `(n, H, W, 3)`
+        of one size (`n` is 1 with sliding windows)."""
         height, width = x.shape[1:3]
         total = None
         for scale in self.scales:
             size = scaled_size(height, width, (self.base_size or max(height, width)) * scale)
             scores = _resize(self._scale_scores(_resize(x, *size)), height, width)
             total = scores if total is None else total + scores
-        return total[0]
+        return total
+
+    def scores(self, image):
+        """Fused scores `(H, W, num_classes)` float32 for a uint8 image `(H, W, 3)`."""
+        return self._fused_scores(np.asarray(normalize(image), np.float32)[None])[0]
 
     def predict(self, image):
         """Class map `(H, W)` int32 for a uint8 image `(H, W, 3)`."""
         return np.argmax(self.scores(image), axis=-1).astype(np.int32)
+
+    def predict_batch(self, images):
+        """Class maps `(n, H, W)` int32 for uint8 images `(n, H, W, 3)` of one size.
+
+        Whole images (no `crop_size`) go to the model together, at most
+        `batch_size` per call (an image and its flip count as two); with
+        sliding windows each image runs alone, its windows batched.
+        """
+        images = np.asarray(images)
+        if self.crop_size is not None:
+            return np.stack([self.predict(image) for image in images])
+        per_call = max(self.batch_size // (2 if self.flip else 1), 1)
+        maps = []
+        for first in range(0, len(images), per_call):
+            x = np.asarray(normalize(images[first:first + per_call]), np.float32)
+            maps.append(np.argmax(self._fused_scores(x), axis=-1).astype(np.int32))
+        return np.concatenate(maps)
