@@ -10,8 +10,9 @@ shows the full traceback instead.
 
 import functools
 import os
-import re
 import sys
+
+from danet_tf.errors import one_line
 
 # What users can cause and fix: files, configs, checkpoints, dependencies.
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError,
@@ -20,20 +21,6 @@ USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError
 
 def debug_requested(argv):
     return "--debug" in argv or os.environ.get("DANET_DEBUG", "") not in ("", "0")
-
-
-def one_line(error):
-    """The message a user needs, on one line.
-
-    Errors raised inside tf.data (`tf.numpy_function`) reach Python wrapped in
-    a TensorFlow error whose text holds the original `SomeError: message`.
-    """
-    text = str(error)
-    found = re.findall(r"\b(\w*Error): (.+)", text)
-    if found and type(error).__module__.startswith("tensorflow"):
-        text = found[-1][1]
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return " ".join(lines) if lines else type(error).__name__
 
 
 def _user_error_types():

@@ -19,7 +19,7 @@ import sys
 import time
 
 from danet_tf.cli import command
-from danet_tf.cli.predict import add_inference_args
+from danet_tf.cli.options import add_inference_args
 
 
 def parse_args(argv):
@@ -114,7 +114,7 @@ def run(argv=None):
 
 @command
 def main(argv=None):
-    from danet_tf.scores import format_scores_table
+    from danet_tf.models.metrics import format_scores_table
 
     counters, metrics = run(argv)
     if metrics:

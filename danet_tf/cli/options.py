@@ -5,8 +5,6 @@ of a model's pictures, and PNG writing."""
 import numpy as np
 from PIL import Image
 
-from danet_tf.config import load_config_for_model
-from danet_tf.data.catalog import class_names_for, palette_for
 from danet_tf.deploy.inference import Segmenter
 from danet_tf.deploy.loading import PRECISIONS, load_logits_fn
 from danet_tf.files import atomic_path
@@ -33,17 +31,6 @@ def make_segmenter(args):
     segmenter = Segmenter(logits_fn, args.crop, args.stride_rate, args.scales, args.flip,
                           args.base_size, args.batch_size)
     return segmenter, num_classes
-
-
-def class_names_and_palette(model_path, dataset, num_classes):
-    """Class names and colours for a model's pictures: `dataset`'s when given,
-    else those of the run's config saved next to the model."""
-    config, _ = load_config_for_model(model_path, None, None)
-    names = None
-    if not dataset and config.data.num_classes == num_classes:
-        names = config.data.class_names
-    dataset = dataset or config.data.name
-    return names or class_names_for(dataset, num_classes), palette_for(dataset, num_classes)
 
 
 def save_png(array, path, palette=None):

@@ -18,12 +18,12 @@ from danet_tf.cli import command, debug_requested
 from danet_tf.cli.options import (
     add_inference_args,
     class_map_dtype,
-    class_names_and_palette,
     make_segmenter,
     save_png,
 )
 from danet_tf.data.images import BadExampleError, read_rgb
 from danet_tf.deploy import visualize
+from danet_tf.deploy.loading import class_names_and_palette
 
 
 @command

@@ -23,9 +23,10 @@ import os
 import numpy as np
 
 from danet_tf.cli import command
-from danet_tf.cli.options import class_names_and_palette, save_png
+from danet_tf.cli.options import save_png
 from danet_tf.data.images import read_rgb
 from danet_tf.deploy import visualize
+from danet_tf.deploy.loading import class_names_and_palette
 from danet_tf.models.preprocessing import normalize
 
 POINT_FORMAT = "Y,X pixel coordinates (row, then column; 0,0 is the top-left pixel), e.g. 40,30"

@@ -17,6 +17,7 @@ from apache_beam.metrics import Metrics
 from PIL import Image
 
 from danet_tf.data.images import BadExampleError
+from danet_tf.deploy.loading import class_names_and_palette
 
 
 class Unusable(BadExampleError):
@@ -25,7 +26,7 @@ class Unusable(BadExampleError):
 
 def one_sentence(error):
     """The error's message on one line (as the commands print errors)."""
-    from danet_tf.cli import one_line
+    from danet_tf.errors import one_line
 
     return one_line(error) if str(error).strip() else type(error).__name__
 
@@ -75,13 +76,6 @@ def model_format(model_path):
     return "keras" if model_path.endswith(".keras") else "saved_model"
 
 
-def class_names_and_palette_for(model_path, dataset, num_classes):
-    """Class names and colours as `danet-predict` picks them."""
-    from danet_tf.cli.predict import class_names_and_palette
-
-    return class_names_and_palette(model_path, dataset, num_classes)
-
-
 def image_record(path, png, segmentation, names, mask, model_path):
     """The JSON record of one segmented image: its size, the share of its
     pixels in each predicted class, the model; with a mask, its confusion
@@ -99,7 +93,7 @@ def image_record(path, png, segmentation, names, mask, model_path):
         "format": model_format(model_path),
     }
     if mask is not None:
-        from danet_tf.scores import confusion_matrix
+        from danet_tf.models.metrics import confusion_matrix
 
         confusion = confusion_matrix(mask, classes, segmentation.num_classes)
         record["confusion"] = np.asarray(confusion, np.float64).astype(np.int64).tolist()
@@ -132,7 +126,7 @@ class SumConfusion(beam.CombineFn):
 def metrics_of(confusion, names):
     """mIoU, pixel accuracy and per-class IoU (by name) of a confusion matrix,
     by the functions `danet-evaluate` uses."""
-    from danet_tf.scores import segmentation_scores
+    from danet_tf.models.metrics import segmentation_scores
 
     scores = segmentation_scores(np.asarray(confusion, np.float64))
     return {"miou": scores["miou"], "pixel_accuracy": scores["pixel_accuracy"],
@@ -146,7 +140,7 @@ def write_metrics(total_and_count, job):
     confusion, count = total_and_count
     if confusion is None:
         return
-    names, _ = class_names_and_palette_for(job.model, job.dataset, len(confusion))
+    names, _ = class_names_and_palette(job.model, job.dataset, len(confusion))
     result = {"model": job.model, "images": count, **metrics_of(confusion, names),
               "confusion": confusion.tolist()}
     write_file(FileSystems.join(job.output, "metrics.json"),

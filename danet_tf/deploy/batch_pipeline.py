@@ -33,7 +33,7 @@ from danet_tf.data.folder import check_mask_values
 from danet_tf.deploy.batch_outputs import (
     SumConfusion,
     Unusable,
-    class_names_and_palette_for,
+    class_names_and_palette,
     failure_line,
     image_record,
     write_file,
@@ -176,7 +176,7 @@ class WriteOutputs(beam.DoFn):
 
     def names_and_palette(self, num_classes):
         if num_classes not in self.palettes:
-            self.palettes[num_classes] = class_names_and_palette_for(
+            self.palettes[num_classes] = class_names_and_palette(
                 self.job.model, self.job.dataset, num_classes)
         return self.palettes[num_classes]
 

@@ -5,6 +5,8 @@ import sys
 
 import keras
 
+from danet_tf.config import load_config_for_model
+from danet_tf.data.catalog import class_names_for, palette_for
 from danet_tf.models.danet import PRECISIONS
 
 _warned = []
@@ -113,3 +115,14 @@ def check_class_count(model_path, num_classes, expected, source):
             f"{model_path} predicts {num_classes} classes but data.num_classes is {expected} in "
             f"{source}: pass the run's config (--config runs/<name>/config.json) or "
             "--set data.num_classes=...")
+
+
+def class_names_and_palette(model_path, dataset, num_classes):
+    """Class names and colours for a model's pictures: `dataset`'s when given,
+    else those of the run's config saved next to the model."""
+    config, _ = load_config_for_model(model_path, None, None)
+    names = None
+    if not dataset and config.data.num_classes == num_classes:
+        names = config.data.class_names
+    dataset = dataset or config.data.name
+    return names or class_names_for(dataset, num_classes), palette_for(dataset, num_classes)
