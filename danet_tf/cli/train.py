@@ -75,7 +75,7 @@ def config_from_args(args):
 def check_before_training(config, mode):
     """Everything that can be checked before a file is touched: the config,
     the data, the run directory and the export folder."""
-    from danet_tf.data.pipeline import check_data
+    from danet_tf.data.sources import check_data
     from danet_tf.deploy import layout
     from danet_tf.models.dilated_resnet import BACKBONES
     from danet_tf.models.head import head_kind

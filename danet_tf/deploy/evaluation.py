@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from danet_tf.data.pipeline import load_examples
+from danet_tf.data.sources import load_examples
 from danet_tf.models.metrics import confusion_matrix, segmentation_scores
 
 

@@ -7,7 +7,8 @@ import os
 import numpy as np
 
 from danet_tf.data.catalog import class_names_for
-from danet_tf.data.pipeline import build_train_dataset, load_examples
+from danet_tf.data.pipeline import build_train_dataset
+from danet_tf.data.sources import load_examples
 from danet_tf.deploy import export, layout
 from danet_tf.files import write_text
 from danet_tf.models.preprocessing import BLACK, normalize

@@ -26,7 +26,7 @@ LAYOUT = (
 def describe(export_dir="saved_models", name="<name>"):
     """The layout as lines `path  meaning`, for help texts and docs."""
     folder = os.path.join(export_dir, name)
-    return "\n".join(f"{os.path.join(folder, path.format(name=name)):<52} {meaning}"
+    return "\n".join(f"{os.path.join(folder, path.format(name=name)):<58} {meaning}"
                      for path, meaning in LAYOUT)
 
 

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 
 from danet_tf.data import folder
-from danet_tf.data.pipeline import split_size
+from danet_tf.data.sources import split_size
 from danet_tf.models.head import HEADS
 
 

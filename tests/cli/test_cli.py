@@ -119,12 +119,12 @@ def test_export_cli_and_serving_client(model_path, image_path, tmp_path, capsys)
     assert path.endswith(os.path.join("tiny", "1"))
     with pytest.raises(SystemExit) as info:
         export_cli.main(["--model", model_path, "--name", "tiny", "--formats", "saved_model",
-                         "--export-dir", str(tmp_path)])
+                         "--export-dir", str(tmp_path), "--version", "1"])
     assert info.value.code == 2
     assert "overwrite" in capsys.readouterr().err
     with pytest.raises(FileExistsError, match="overwrite"):  # --debug: the exception itself
         export_cli.main(["--model", model_path, "--name", "tiny", "--formats", "saved_model",
-                         "--export-dir", str(tmp_path), "--debug"])
+                         "--export-dir", str(tmp_path), "--version", "1", "--debug"])
     request = serving_client.build_request([image_path])
     assert request["signature_name"] == "serving_bytes"
     payload = base64.b64decode(request["instances"][0]["image_bytes"]["b64"])

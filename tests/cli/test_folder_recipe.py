@@ -70,7 +70,7 @@ def test_train_evaluate_export_on_a_folder_dataset(tmp_path, monkeypatch, capsys
                               "--model", str(export_dir / "danet50_folder.keras"),
                               "--out", "att", "--cam-class", "dog"])
     assert "'dog'" in capsys.readouterr().out
-    # The same command again resumes the finished run instead of starting over.
+    # The same command again finds the finished run instead of starting over.
     again = train.main([*README, *SMALL, "--set", "train.export_formats=[keras]"])
-    assert again["resumed_at_epoch"] == 2
-    assert "resumed_at_epoch: 2" in capsys.readouterr().out
+    assert again["resumed_at_epoch"] == 2 and not again["trained"]
+    assert "The run had already trained its 2 epochs" in capsys.readouterr().out

@@ -7,7 +7,8 @@ from helpers import make_folder_dataset, write_png
 
 from danet_tf.config import DataConfig
 from danet_tf.data import folder
-from danet_tf.data.pipeline import build_eval_dataset, build_train_dataset, load_examples
+from danet_tf.data.pipeline import build_eval_dataset, build_train_dataset
+from danet_tf.data.sources import load_examples
 
 
 def _synthetic(**kwargs):

@@ -4,7 +4,8 @@
 
 DEVICES > 1 makes that many CPU devices: logical devices on TensorFlow,
 `--xla_force_host_platform_device_count` on JAX. Writes OUT_DIR/summary.json
-and OUT_DIR/weights.npz (all model weights).
+OUT_DIR/weights.npz (all model weights) and OUT_DIR/optimizer.npz (the
+optimizer's variables: after one SGD step its momentum buffers hold the gradients).
 """
 
 import json
@@ -51,6 +52,8 @@ def main():
     summary, model = run(config, strategy, verbose=0)
     np.savez(os.path.join(out_dir, "weights.npz"),
              *[keras.ops.convert_to_numpy(w) for w in model.weights])
+    np.savez(os.path.join(out_dir, "optimizer.npz"),
+             *[keras.ops.convert_to_numpy(v) for v in model.optimizer.variables])
     summary["num_replicas"] = summary.pop("replicas")
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump(summary, f, default=str)

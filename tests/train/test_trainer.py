@@ -68,32 +68,37 @@ def test_mirrored_fit_on_two_logical_cpus_resumes_after_a_kill(tmp_path):
 
 
 def _jax_one_step(out, devices):
-    """One training step under JAX on `devices` host devices: `(weights, summary)`."""
+    """One training step under JAX on `devices` host devices: `(gradients, summary)`,
+    the gradients read from the SGD momentum buffers (after one step they
+    hold the gradient plus weight decay, from identical initial weights)."""
     summary = _run(out, "mirrored", devices, "model.dropout=0.0", "train.epochs=1",
                    "train.steps_per_epoch=1", backend="jax")
     assert summary["backend"] == "jax"
     assert summary["num_replicas"] == int(devices)
     assert summary["steps"] == 1
-    return np.load(out / "weights.npz"), summary
-
-
-def _max_weight_difference(a, b):
-    """Largest `|a - b|` over all weights, each relative to max(1, its magnitude)."""
-    return max(float(np.max(np.abs(a[k] - b[k]))) / max(float(np.max(np.abs(a[k]))), 1.0)
-               for k in a.files)
+    buffers = np.load(out / "optimizer.npz")
+    return [buffers[k] for k in buffers.files if buffers[k].ndim], summary
 
 
 def test_jax_data_parallel_on_two_devices_equals_one_device(tmp_path):
-    """`keras.distribution.DataParallel` over 2 host devices: the same weights
-    after a training step as on one device, to float32 rounding (dropout
-    off, so that both runs draw no random numbers). One step keeps it quick."""
+    """`keras.distribution.DataParallel` over 2 host devices computes the same
+    training step as one device (dropout off, so that neither run draws
+    random numbers): the same loss, and the same gradients up to float32
+    reduction order.
+
+    Float32 gradients through train-mode BatchNorm cancel heavily: the two
+    settings' gradients differ by up to 8.5e-4 per tensor with XLA's default
+    optimisation, and by 3.7e-3 over all tensors together at the suite's -O0
+    (AMD EPYC, 2 cores). Gradients of one device's half batch, or a sum where
+    a mean is due, differ by 0.3-1."""
     one, one_summary = _jax_one_step(tmp_path / "jax1", "1")
     two, two_summary = _jax_one_step(tmp_path / "jax2", "2")
-    assert len(one.files) > 100
+    assert len(one) > 80
     assert two_summary["final_train_loss"] == pytest.approx(one_summary["final_train_loss"],
                                                             rel=1e-5)
-    # Seen: 3.1e-7. Another first batch moves the weights by ~1e-2.
-    assert _max_weight_difference(one, two) <= 1e-5
+    difference = np.sqrt(sum(np.sum((a.astype(np.float64) - b) ** 2) for a, b in zip(one, two)))
+    norm = np.sqrt(sum(np.sum(a.astype(np.float64) ** 2) for a in one))
+    assert difference / norm <= 2e-2
 
 
 def _free_ports(n):
