@@ -27,9 +27,12 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-from timing import median_time
+if __package__ in (None, ""):  # run as a script: make the `benchmarks` package importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import numpy as np
+
+from benchmarks.timing import median_time
 from danet_tf.models.head import HEADS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -64,23 +67,20 @@ def train_one(head, task, seed, workdir, quick):
     """Trains one run; returns its scores, gammas and time."""
     import keras
 
+    from danet_tf.cli.train import run
     from danet_tf.data.pipeline import build_eval_dataset
-    from danet_tf.models.metrics import segmentation_scores
-    from danet_tf.train.trainer import train
+    from danet_tf.models.metrics import confusion_matrix, segmentation_scores
 
     config = run_config(head, task, seed, workdir, quick)
     start = time.time()
-    _, model = train(config, verbose=0, mode="restart")
+    _, model = run(config, mode="restart", verbose=0)
     seconds = time.time() - start
     num_classes = config.data.num_classes
-    confusion = np.zeros((num_classes, num_classes), np.int64)
+    confusion = np.zeros((num_classes, num_classes))
     net = model.inference_model()
     for images, masks in build_eval_dataset(config.data):
-        predicted = np.argmax(np.asarray(net(images, training=False)), -1).ravel()
-        truth = np.asarray(masks).ravel()
-        valid = truth < num_classes
-        confusion += np.bincount(truth[valid] * num_classes + predicted[valid],
-                                 minlength=num_classes ** 2).reshape(num_classes, num_classes)
+        predicted = np.argmax(np.asarray(net(images, training=False)), -1)
+        confusion += np.asarray(confusion_matrix(masks, predicted, num_classes))
     scores = segmentation_scores(confusion)
     layer_names = {layer.name for layer in model.get_layer("head").layers}
     gammas = {module: float(keras.ops.convert_to_numpy(

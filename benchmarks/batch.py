@@ -25,6 +25,9 @@ import subprocess
 import sys
 import time
 
+if __package__ in (None, ""):  # run as a script: make the `benchmarks` package importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
@@ -103,10 +106,9 @@ def run_in_subprocess(case, image_dir, model, output):
 
 
 def cpu_model():
-    sys.path.insert(0, HERE)
-    from run import machine  # benchmarks/run.py (this directory)
+    from benchmarks.runner import describe_machine, machine
 
-    return machine().get("cpu", "unknown CPU")
+    return describe_machine(machine())
 
 
 def table(results, cpu, cores):

@@ -1,6 +1,6 @@
 """One benchmark case per process (so peak memory does not mix between cases).
 
-    python benchmarks/cases.py CASE JSON_ARGS
+    python -m benchmarks.cases CASE JSON_ARGS
 
 Prints one JSON line: the case's numbers plus `peak_rss_mb` of this process.
 """
@@ -13,9 +13,13 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+if __package__ in (None, ""):  # run as a script: make the `benchmarks` package importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 import numpy as np
-from official import CASES as OFFICIAL_CASES  # benchmarks/official.py (this directory)
-from timing import median_time
+
+from benchmarks.official import CASES as OFFICIAL_CASES
+from benchmarks.timing import median_time
 
 
 def peak_rss_mb():

@@ -10,7 +10,7 @@ own process (clean peak memory), median of `--repeats` after a warm-up:
   batch 8 at 512x512;
 - one SGD training step, batch 8 of 768x768 crops, float32 and mixed bfloat16
   (PyTorch: bfloat16 autocast), the three DANet losses.
-The PyTorch model is the test reference (`tests/models/torch_danet.py`).
+The PyTorch model is the test reference (`danet_tf/testing/torch_danet.py`).
 `--tiny` shrinks every size (a CPU smoke run of the plumbing; its numbers
 mean nothing).
 """
@@ -93,8 +93,7 @@ def run_torch(kind, batch, height, width, option, repeats):
     import torch
     import torch.nn.functional as F
 
-    sys.path.insert(0, os.path.join(ROOT, "tests", "models"))
-    from torch_danet import DANet, randomize
+    from danet_tf.testing.torch_danet import DANet, randomize
 
     cuda = torch.cuda.is_available()
     # JAX's default float32 precision on NVIDIA GPUs is TF32 for matmuls and

@@ -2,7 +2,7 @@
 next to the official PyTorch DANet, on the same weights.
 
 The official model is the test suite's PyTorch DANet
-(`tests/models/torch_danet.py`: the module names and formulas of
+(`danet_tf/testing/torch_danet.py`: the module names and formulas of
 junfu1115/DANet) — DANet-101, multi-grid, 19 classes — with seeded random
 weights, BN statistics and attention scales. `prepare` converts those weights
 into this project's DANet once and writes every format; each timed case then
@@ -11,12 +11,12 @@ map next to the models so that `run.py` can compare it with Keras float32.
 """
 
 import importlib.util
-import math
 import os
 import time
 
 import numpy as np
-from timing import median_time
+
+from benchmarks.timing import median_time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_CLASSES, LAYERS, MULTI_GRID = 19, (3, 4, 23, 3), (1, 2, 4)
@@ -27,9 +27,12 @@ NUM_CLASSES, LAYERS, MULTI_GRID = 19, (3, 4, 23, 3), (1, 2, 4)
 LOGIT_SCALE = 1 / 40
 
 
-def _torch_reference_module():
-    path = os.path.join(ROOT, "tests", "models", "torch_danet.py")
-    spec = importlib.util.spec_from_file_location("torch_danet", path)
+def _reference(name):
+    """`danet_tf/testing/<name>.py` loaded by its path: importing it as
+    `danet_tf.testing` would run the package's `__init__` and load Keras and
+    TensorFlow into the official model's process (its memory is measured)."""
+    path = os.path.join(ROOT, "danet_tf", "testing", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -68,7 +71,7 @@ def prepare(workdir, sizes, multiscale_size=(1024, 2048)):
     os.makedirs(workdir, exist_ok=True)
     for height, width in [*sizes, multiscale_size]:
         _write_input(workdir, height, width)
-    reference = _torch_reference_module()
+    reference = _reference("torch_danet")
     official = reference.randomize(reference.DANet(NUM_CLASSES, LAYERS, MULTI_GRID), seed=0)
     with torch.no_grad():
         for name in ("conv6", "conv7", "conv8"):
@@ -107,7 +110,7 @@ def _official_model_and_input(workdir, height, width):
 
     torch.set_num_threads(os.cpu_count())
     torch.set_flush_denormal(True)
-    reference = _torch_reference_module()
+    reference = _reference("torch_danet")
     model = reference.DANet(NUM_CLASSES, LAYERS, MULTI_GRID).eval()
     model.load_state_dict(torch.load(os.path.join(workdir, "official.pth")))
     x = torch.from_numpy(_input(workdir, height, width).transpose(0, 3, 1, 2).copy())
@@ -159,62 +162,6 @@ def tflite(workdir, path, height, width, repeats, case):
     return {"median_s": seconds, "times_s": times}
 
 
-def _official_multi_eval(model, image, crop, scales, flip, base_size, black,
-                         stride_rate=2 / 3):
-    """`MultiEvalModule.forward` of PyTorch-Encoding (junfu1115/DANet,
-    `encoding/models/sseg/base.py`) as the official code runs it: one window
-    and one flip per model call, `exp` fusion in float32. `image` is the
-    normalised `(1, 3, H, W)` tensor, `black` the pad value per channel
-    (`-mean / std`); returns the summed scores."""
-    import torch
-    import torch.nn.functional as F
-
-    def pad(img):
-        b, c, h, w = img.shape
-        padh, padw = max(crop - h, 0), max(crop - w, 0)
-        return torch.stack([F.pad(img[:, i], (0, padw, 0, padh), value=float(black[i]))
-                            for i in range(c)], 1)
-
-    def module_inference(img):
-        output = model(img)[0]
-        if flip:
-            output = output + model(img.flip(3))[0].flip(3)
-        return output.exp()
-
-    def resize(x, h, w):
-        return F.interpolate(x, (h, w), mode="bilinear", align_corners=True)
-
-    _, _, h, w = image.shape
-    stride = int(crop * stride_rate)
-    scores = torch.zeros(1, NUM_CLASSES, h, w)
-    for scale in scales:
-        long_size = int(math.ceil(base_size * scale))
-        if h > w:
-            height, width = long_size, int(1.0 * w * long_size / h + 0.5)
-            short_size = width
-        else:
-            width, height = long_size, int(1.0 * h * long_size / w + 0.5)
-            short_size = height
-        cur = resize(image, height, width)
-        if long_size <= crop:
-            outputs = module_inference(pad(cur))[:, :, :height, :width]
-        else:
-            padded = pad(cur) if short_size < crop else cur
-            _, _, ph, pw = padded.shape
-            outputs = torch.zeros(1, NUM_CLASSES, ph, pw)
-            count = torch.zeros(1, 1, ph, pw)
-            for idh in range(int(math.ceil(1.0 * (ph - crop) / stride)) + 1):
-                for idw in range(int(math.ceil(1.0 * (pw - crop) / stride)) + 1):
-                    h0, w0 = idh * stride, idw * stride
-                    h1, w1 = min(h0 + crop, ph), min(w0 + crop, pw)
-                    out = module_inference(pad(padded[:, :, h0:h1, w0:w1]))
-                    outputs[:, :, h0:h1, w0:w1] += out[:, :, : h1 - h0, : w1 - w0]
-                    count[:, :, h0:h1, w0:w1] += 1
-            outputs = (outputs / count)[:, :, :height, :width]
-        scores += resize(outputs, h, w)
-    return scores
-
-
 def official_multiscale(workdir, height, width, crop, scales, flip):
     """The official multi-scale (+ flip) sliding-window evaluation of one image."""
     import torch
@@ -222,8 +169,9 @@ def official_multiscale(workdir, height, width, crop, scales, flip):
     model, x = _official_model_and_input(workdir, height, width)
     start = time.perf_counter()
     with torch.no_grad():
-        scores = _official_multi_eval(model, x, crop, scales, flip, max(height, width),
-                                      _input(workdir, height, width, "black"))
+        scores = _reference("official_eval").multi_eval(
+            lambda img: model(img)[0], x, crop, scales, flip, max(height, width),
+            _input(workdir, height, width, "black"))
     seconds = time.perf_counter() - start
     _save_prediction(workdir, "official_multiscale", scores.permute(0, 2, 3, 1).numpy())
     return {"seconds": seconds}

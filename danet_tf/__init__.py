@@ -12,4 +12,4 @@ evaluation, pictures).
 from danet_tf.models import *  # noqa: F403  (the public API is the model core's)
 from danet_tf.models import __all__  # noqa: F401
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

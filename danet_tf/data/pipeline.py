@@ -58,11 +58,3 @@ def build_eval_dataset(data, skips=None, batch_size=None):
     ds = load_examples(data, "val", skips)
     ds = ds.map(augment.eval_transform, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size or data.eval_batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-def with_output_keys(ds, keys):
-    """`(images, masks)` -> `(images, {key: masks})` for a multi-output model."""
-    def one_label_per_output(images, masks):
-        return images, dict.fromkeys(keys, masks)
-
-    return ds.map(one_label_per_output)

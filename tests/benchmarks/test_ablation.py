@@ -2,16 +2,10 @@
 run trains and scores, one head is measured, and the table is built from them
 (the full ablation is a benchmark, not a test)."""
 
-import os
-import sys
-
 import numpy as np
 import pytest
 
-BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "benchmarks")
-sys.path.insert(0, BENCHMARKS)
-import ablation  # noqa: E402
+from benchmarks import ablation
 
 pytestmark = pytest.mark.slow
 

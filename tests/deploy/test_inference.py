@@ -68,58 +68,20 @@ def test_multi_scale_sums_resized_scores():
 
 
 def _official_multi_eval(logits_fn, image, crop, scales, flip, base_size, stride_rate=2 / 3):
-    """PyTorch-Encoding's `MultiEvalModule.forward` + `module_inference`
-    written out in float64 NumPy (NHWC, one window and one flip per call)."""
-    import math
+    """The official `MultiEvalModule` (`danet_tf.testing.official_eval`) in
+    float64 around a NumPy NHWC logits function."""
+    import torch
 
-    from danet_tf.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
-    from danet_tf.models.resize import resize_bilinear
+    from danet_tf.models.preprocessing import BLACK
+    from danet_tf.testing.official_eval import multi_eval
 
-    def resize(x, h, w):
-        return np.asarray(resize_bilinear(x, (h, w), True), np.float64)
+    def model(nchw):
+        nhwc = nchw.permute(0, 2, 3, 1).numpy().astype(np.float32)
+        return torch.from_numpy(np.asarray(logits_fn(nhwc), np.float64)).permute(0, 3, 1, 2)
 
-    def pad(x):
-        nchw = _official_pad_image(x.transpose(0, 3, 1, 2), IMAGENET_MEAN, IMAGENET_STD, crop)
-        return nchw.transpose(0, 2, 3, 1)
-
-    def module_inference(x):
-        output = np.asarray(logits_fn(x.astype(np.float32)), np.float64)
-        if flip:
-            output = output + np.asarray(logits_fn(x[:, :, ::-1].astype(np.float32)),
-                                         np.float64)[:, :, ::-1]
-        return np.exp(output)
-
-    image = np.asarray(normalize(image), np.float64)[None]
-    _, h, w, _ = image.shape
-    stride = int(crop * stride_rate)
-    scores = 0.0
-    for scale in scales:
-        long_size = int(math.ceil(base_size * scale))
-        if h > w:
-            height, width = long_size, int(1.0 * w * long_size / h + 0.5)
-            short_size = width
-        else:
-            width, height = long_size, int(1.0 * h * long_size / w + 0.5)
-            short_size = height
-        cur = resize(image, height, width)
-        if long_size <= crop:
-            outputs = module_inference(pad(cur))[:, :height, :width]
-        else:
-            padded = pad(cur) if short_size < crop else cur
-            _, ph, pw, _ = padded.shape
-            outputs, count = 0.0, np.zeros((1, ph, pw, 1))
-            for idh in range(int(math.ceil(1.0 * (ph - crop) / stride)) + 1):
-                for idw in range(int(math.ceil(1.0 * (pw - crop) / stride)) + 1):
-                    h0, w0 = idh * stride, idw * stride
-                    h1, w1 = min(h0 + crop, ph), min(w0 + crop, pw)
-                    out = module_inference(pad(padded[:, h0:h1, w0:w1]))
-                    if np.isscalar(outputs):
-                        outputs = np.zeros((1, ph, pw, out.shape[-1]))
-                    outputs[:, h0:h1, w0:w1] += out[:, : h1 - h0, : w1 - w0]
-                    count[:, h0:h1, w0:w1] += 1
-            outputs = (outputs / count)[:, :height, :width]
-        scores = scores + resize(outputs, h, w)
-    return scores[0]
+    x = torch.from_numpy(np.asarray(normalize(image), np.float64)[None]).permute(0, 3, 1, 2)
+    scores = multi_eval(model, x, crop, scales, flip, base_size, BLACK, stride_rate)
+    return scores.permute(0, 2, 3, 1).numpy()[0]
 
 
 @pytest.mark.parametrize("batch_size", [2, 3, 8])

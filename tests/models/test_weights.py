@@ -1,13 +1,10 @@
-"""Weight conversion against an independent PyTorch DANet (tests/torch_danet.py)."""
+"""Weight conversion against an independent PyTorch DANet (danet_tf/testing/torch_danet.py)."""
 
 import numpy as np
 import pytest
 import torch
 from conftest import relative_error
 from helpers import infer
-from torch_danet import DANet as TorchDANet
-from torch_danet import DilatedResNet as TorchResNet
-from torch_danet import randomize
 
 from danet_tf import DANet
 from danet_tf.models.dilated_resnet import DilatedResNet
@@ -18,6 +15,9 @@ from danet_tf.models.weights import (
     load_torch_state_dict,
     load_torchvision_backbone,
 )
+from danet_tf.testing.torch_danet import DANet as TorchDANet
+from danet_tf.testing.torch_danet import DilatedResNet as TorchResNet
+from danet_tf.testing.torch_danet import randomize
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,5 @@
-"""A PyTorch DANet written from the official formulas, for the conversion tests only.
+"""A PyTorch DANet written from the official formulas: the independent reference of
+the weight-conversion tests and of the benchmarks next to the official model.
 
 Module and parameter names follow junfu1115/DANet (fc0e063): the backbone is
 `pretrained` (torchvision-layout dilated ResNet), the head `head` with

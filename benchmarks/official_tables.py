@@ -1,0 +1,130 @@
+"""The tables of `run.py --only official` and `--only multiscale`: this project's
+deployment paths next to the official PyTorch DANet on the same weights."""
+
+import os
+import tempfile
+
+import numpy as np
+
+from benchmarks.runner import fmt, run_case
+
+# (row label, case, arguments): the deployment paths of `run.py --only official`.
+OFFICIAL_ROWS = [
+    ("official PyTorch float32 (flush-to-zero)", "official", {"precision": "float32"}),
+    ("official PyTorch bfloat16 autocast", "official", {"precision": "bfloat16"}),
+    ("Keras float32 (.keras, BN folded)", "official_deployed",
+     {"path": "danet_chunked.keras", "precision": "float32"}),
+    ("Keras bfloat16", "official_deployed",
+     {"path": "danet_chunked.keras", "precision": "bfloat16"}),
+    ("SavedModel (TF Serving graph)", "official_deployed",
+     {"path": "saved_model/1", "precision": "float32"}),
+    ("OpenVINO f32", "official_deployed", {"path": "openvino/danet.xml", "precision": "float32"}),
+    ("OpenVINO bf16", "official_deployed", {"path": "openvino/danet.xml", "precision": "bfloat16"}),
+    ("OpenVINO bf16, chunked graph", "official_deployed",
+     {"path": "openvino_chunked/danet.xml", "precision": "bfloat16"}),
+    ("TFLite fp32 (LiteRT)", "official_tflite", {}),
+]
+
+
+def agreement(workdir, case, reference):
+    """Fraction of pixels whose class equals the reference case's."""
+    try:
+        a = np.load(os.path.join(workdir, f"pred_{case}.npy"))
+        b = np.load(os.path.join(workdir, f"pred_{reference}.npy"))
+    except OSError:
+        return None
+    return float(np.mean(a == b))
+
+
+def official_section(workdir, quick):
+    """Every deployment path next to the official PyTorch DANet-101 (same
+    weights, same input, batch 1, all cores), then multi-scale + flip
+    sliding-window evaluation of one 1024x2048 image."""
+    sizes = [(512, 512)] if quick else [(512, 512), (1024, 2048)]
+    workdir = prepare_official(workdir, sizes)
+    results, tables = {"workdir": workdir, "sizes": {}}, []
+    for height, width in sizes:
+        tag = f"{height}x{width}"
+        repeats = (2 if quick else 3) if height * width <= 512 * 512 else 1
+        rows, measured = [], {}
+        for label, case, kwargs in OFFICIAL_ROWS:
+            key = "_".join([case, *map(str, kwargs.values()), tag]).replace("/", "_")
+            extra = ({"path": f"tflite/danet_{tag}_fp32.tflite", "case": key}
+                     if case == "official_tflite" else {"case": key} if case != "official" else {})
+            r = run_case(case, timeout=7200, cache=os.path.join(workdir, "results", f"{key}.json"),
+                         workdir=workdir, height=height, width=width, repeats=repeats, **kwargs,
+                         **extra)
+            if case == "official":
+                key = f"official_{kwargs['precision']}_{tag}"
+            r["prediction"] = key
+            measured[label] = r
+        base = measured[OFFICIAL_ROWS[0][0]]
+        keras_f32 = measured[OFFICIAL_ROWS[2][0]]["prediction"]
+        for name, r in measured.items():
+            if "error" in r:
+                rows.append(f"| {name} | failed: {r['error'][-120:]!r} | | | |")
+                continue
+            ratio = r["median_s"] / base["median_s"] if "median_s" in base else None
+            rss_ratio = (r["peak_rss_mb"] / base["peak_rss_mb"]
+                         if "peak_rss_mb" in base else None)
+            rows.append(f"| {name} | {fmt(r['median_s'], 2)} | {fmt(ratio, 2)} | "
+                        f"{fmt(r['peak_rss_mb'], 0)} ({fmt(rss_ratio, 2)}x) | "
+                        f"{fmt(agreement(workdir, r['prediction'], keras_f32), 4)} |")
+        results["sizes"][tag] = measured
+        tables.append(
+            f"### DANet-101 (multi-grid, 19 classes) at {height}x{width}, batch 1, "
+            f"{os.cpu_count()} threads: this project next to the official PyTorch model\n\n"
+            "| path | median s | x official float32 | peak RSS MB (x official) "
+            "| argmax agreement with Keras float32 |\n|---|---|---|---|---|\n" + "\n".join(rows))
+    if not quick:
+        results["multiscale"], table = official_multiscale_section(workdir)
+        tables.append(table)
+    return results, tables
+
+
+def prepare_official(workdir, sizes):
+    """Converts the official model into every format under `workdir` (a new
+    temporary directory when None) for `sizes` `[(H, W)]`; returns `workdir`."""
+    workdir = workdir or tempfile.mkdtemp(prefix="danet_official_")
+    prepared = run_case("official_prepare", timeout=7200, workdir=workdir,
+                        cache=os.path.join(workdir, "results", "prepare.json"),
+                        sizes=[list(s) for s in sizes])
+    if "error" in prepared:
+        raise RuntimeError(f"official_prepare failed: {prepared['error']}")
+    return workdir
+
+
+def official_multiscale_section(workdir, height=1024, width=2048, crop=768,
+                                scales=(0.75, 1.0, 1.25)):
+    """The official `MultiEvalModule` procedure (PyTorch, one window and flip
+    per call) next to `Segmenter` (batched) on this project's formats."""
+    common = {"workdir": workdir, "height": height, "width": width, "crop": crop,
+              "scales": list(scales), "flip": True}
+    cache = os.path.join(workdir, "results", "{}.json")
+    measured = {"official MultiEvalModule, PyTorch float32": run_case(
+        "official_multiscale", timeout=7200, cache=cache.format("official_multiscale"), **common)}
+    for label, path, precision in (("Keras float32", "danet_chunked.keras", "float32"),
+                                   ("OpenVINO f32", "openvino/danet.xml", "float32"),
+                                   ("OpenVINO bf16", "openvino/danet.xml", "bfloat16")):
+        case = f"segmenter_{precision}_{path}".replace("/", "_")
+        r = run_case("official_segmenter_multiscale", timeout=7200, cache=cache.format(case),
+                     path=path, precision=precision, batch_size=4, case=case, **common)
+        r["prediction"] = case
+        measured[f"Segmenter (batch 4), {label}"] = r
+    base = measured["official MultiEvalModule, PyTorch float32"]
+    base["prediction"] = "official_multiscale"
+    rows = []
+    for name, r in measured.items():
+        if "error" in r:
+            rows.append(f"| {name} | failed: {r['error'][-120:]!r} | | | |")
+            continue
+        rows.append(f"| {name} | {fmt(r['seconds'], 1)} | {fmt(r['seconds'] / base['seconds'], 2)}"
+                    f" | {fmt(r['peak_rss_mb'], 0)} | "
+                    f"{fmt(agreement(workdir, r['prediction'], 'official_multiscale'), 4)} |")
+    table = (f"### Multi-scale ({', '.join(map(str, scales))}) + flip sliding-window evaluation, "
+             f"one {height}x{width} image, crop {crop}, stride 2/3\n\n"
+             "| procedure | seconds | x official | peak RSS MB "
+             "| class maps equal to official |\n|---|---|---|---|---|\n" + "\n".join(rows))
+    return measured, table
+
+

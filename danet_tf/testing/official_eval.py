@@ -1,0 +1,68 @@
+"""The official multi-scale + flip sliding-window evaluation, as PyTorch-Encoding's
+`MultiEvalModule.forward` and `module_inference` run it (junfu1115/DANet,
+`encoding/models/sseg/base.py`): one window and one flip per model call, scores
+`exp(logits)` averaged where windows overlap and summed over scales."""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def multi_eval(model, image, crop, scales, flip, base_size, black, stride_rate=2 / 3):
+    """Summed scores `(1, C, H, W)` of the normalised `(1, 3, H, W)` `image`.
+
+    Args:
+        model: `(1, 3, h, w)` tensor -> `(1, C, h, w)` logits tensor (the
+            official models return a tuple: pass `lambda x: net(x)[0]`).
+        crop: int. Window size; `stride = int(crop * stride_rate)`.
+        scales: sequence of floats; the long side is `ceil(base_size * scale)`.
+        flip: bool. Adds the horizontally flipped window's logits.
+        base_size: int. Long side at scale 1.
+        black: per-channel pad value (`-mean / std`, the official `pad_image`).
+    """
+    def pad(img):
+        _, channels, h, w = img.shape
+        padh, padw = max(crop - h, 0), max(crop - w, 0)
+        return torch.stack([F.pad(img[:, i], (0, padw, 0, padh), value=float(black[i]))
+                            for i in range(channels)], 1)
+
+    def module_inference(img):
+        output = model(img)
+        if flip:
+            output = output + model(img.flip(3)).flip(3)
+        return output.exp()
+
+    def resize(x, h, w):
+        return F.interpolate(x, (h, w), mode="bilinear", align_corners=True)
+
+    _, _, h, w = image.shape
+    stride = int(crop * stride_rate)
+    scores = 0.0
+    for scale in scales:
+        long_size = int(math.ceil(base_size * scale))
+        if h > w:
+            height, width = long_size, int(1.0 * w * long_size / h + 0.5)
+            short_size = width
+        else:
+            width, height = long_size, int(1.0 * h * long_size / w + 0.5)
+            short_size = height
+        cur = resize(image, height, width)
+        if long_size <= crop:
+            outputs = module_inference(pad(cur))[:, :, :height, :width]
+        else:
+            padded = pad(cur) if short_size < crop else cur
+            _, _, ph, pw = padded.shape
+            outputs, count = None, torch.zeros(1, 1, ph, pw, dtype=image.dtype)
+            for idh in range(int(math.ceil(1.0 * (ph - crop) / stride)) + 1):
+                for idw in range(int(math.ceil(1.0 * (pw - crop) / stride)) + 1):
+                    h0, w0 = idh * stride, idw * stride
+                    h1, w1 = min(h0 + crop, ph), min(w0 + crop, pw)
+                    out = module_inference(pad(padded[:, :, h0:h1, w0:w1]))
+                    if outputs is None:
+                        outputs = torch.zeros(1, out.shape[1], ph, pw, dtype=out.dtype)
+                    outputs[:, :, h0:h1, w0:w1] += out[:, :, : h1 - h0, : w1 - w0]
+                    count[:, :, h0:h1, w0:w1] += 1
+            outputs = (outputs / count)[:, :, :height, :width]
+        scores = scores + resize(outputs, h, w)
+    return scores
