@@ -85,6 +85,7 @@ LANES = {
         "tests/test_backends.py::test_the_core_runs_without_tensorflow_and_gives_its_logits[",
         "tests/train/test_trainer.py::test_mirrored_fit_on_two_logical_cpus_resumes_after_a_kill",
         "tests/train/test_trainer.py::test_jax_data_parallel_on_two_devices_equals_one_device",
+        "tests/cli/test_run_life_cycle.py::test_ctrl_c_",
     ),
 }
 
@@ -117,10 +118,27 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: absent under -p no:xdist
 def pytest_xdist_make_scheduler(config, log):
-    """`--dist loadscope` with the lanes as two more scopes."""
+    """`--dist loadscope` with the lanes as two more scopes.
+
+    pytest-xdist's public hook makes the scheduler, but which tests share a
+    worker is decided by `LoadScopeScheduling._split_scope`, a private method
+    that no option or hook exposes (its public grouping, `xdist_group`, is
+    the broken marker above). So this one override is guarded: if a
+    pytest-xdist release drops or changes the method, the suite warns and
+    falls back to plain `loadscope` (slower, same results).
+    """
     if config.getvalue("dist") != "loadscope":
         return None
+    import inspect
+    import warnings
+
     from xdist.scheduler import LoadScopeScheduling
+
+    method = getattr(LoadScopeScheduling, "_split_scope", None)
+    if method is None or list(inspect.signature(method).parameters) != ["self", "nodeid"]:
+        warnings.warn("pytest-xdist changed LoadScopeScheduling._split_scope: the test lanes "
+                      "are off (tests/conftest.py)", stacklevel=1)
+        return None
 
     class LaneScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid):
@@ -128,15 +146,3 @@ def pytest_xdist_make_scheduler(config, log):
 
     config.option.loadscopereorder = False  # collection order: the lanes first
     return LaneScheduling(config, log)
-
-
-def to_numpy(x):
-    """A tensor or variable of any backend as a NumPy array."""
-    return x if isinstance(x, np.ndarray) else keras.ops.convert_to_numpy(x)
-
-
-def relative_error(actual, expected):
-    """max |actual - expected| / max |expected| (float64)."""
-    actual = to_numpy(actual).astype(np.float64)
-    expected = to_numpy(expected).astype(np.float64)
-    return np.max(np.abs(actual - expected)) / max(np.max(np.abs(expected)), 1e-30)

@@ -17,7 +17,6 @@ one exports every format but int8 TFLite; the report is then skipped.
 import argparse
 import json
 import os
-import sys
 
 from danet_tf.cli import command
 from danet_tf.deploy import layout
@@ -93,7 +92,7 @@ def main(argv=None):
     layout.check_owner(args.export_dir, name, run and run.get("id"),
                        "Export under another --name or --export-dir.")
     config, source = data_config(args)
-    print(f"config: {source}", file=sys.stderr)
+    print(f"config: {source}")
     model = keras.models.load_model(args.model)
     if config is not None:
         check_class_count(args.model, class_count(model), config.data.num_classes, source)

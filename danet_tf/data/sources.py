@@ -110,6 +110,7 @@ def _check_synthetic(data):
 
 
 def _synthetic_examples(data, split, skips):
+    _check_synthetic(data)
     train = split == data.train_split
     count = data.synthetic_train_size if train else data.synthetic_val_size
     # Distinct seeds per split: the val scenes are never seen in training.

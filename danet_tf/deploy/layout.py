@@ -100,8 +100,8 @@ def check_owner(export_dir, name, run_id, advice):
     into a model folder that holds another run's exports; `advice` ends the
     one-line message."""
     found = owner(export_dir, name)
-    if found is None or (run_id is not None and found.get("id") == run_id):
-        return
+    if found is None or found.get("id") == run_id:
+        return  # no exports yet, the same run, or neither side names its run
     raise FileExistsError(
         f"{model_folder(export_dir, name)} holds the exports of {describe_run(found)}; "
         f"exporting {'run ' + run_id if run_id else 'this model'} there would mix two models. "

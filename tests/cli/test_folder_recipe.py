@@ -47,7 +47,7 @@ def test_train_evaluate_export_on_a_folder_dataset(tmp_path, monkeypatch, capsys
     for name in NAMES:
         assert f"| {name} |" in out  # the per-class table uses the run's class names
     run_dir = tmp_path / "runs" / "danet50_folder"
-    assert json.loads((run_dir / "best.json").read_text())["miou"] >= 0.0
+    best = json.loads((run_dir / "best.json").read_text())
     export_dir = tmp_path / "saved_models" / "danet50_folder"
     assert (export_dir / "labels.txt").read_text().split() == NAMES
     assert (export_dir / "1" / "saved_model.pb").exists()
@@ -60,7 +60,8 @@ def test_train_evaluate_export_on_a_folder_dataset(tmp_path, monkeypatch, capsys
     # it): evaluate finds the run's config next to the model, no --preset/--config.
     monkeypatch.chdir(tmp_path)
     capsys.readouterr()
-    evaluate.main(["--model", str(export_dir / "danet50_folder.keras")])
+    scores = evaluate.main(["--model", str(export_dir / "danet50_folder.keras")])
+    assert scores["miou"] == pytest.approx(best["miou"], abs=1e-9)  # the exported epoch
     printed = capsys.readouterr().out
     for name in NAMES:
         assert f"| {name} |" in printed
