@@ -87,7 +87,7 @@ class TrainConfig:
     mixed_precision: bool = False
     jit: bool = False
     eval_every_epochs: int = 1
-    export_formats: tuple = ("keras", "saved_model")  # + tflite, openvino, onnx
+    export_formats: tuple = ("keras", "saved_model")  # + tflite, openvino, openvino_int8, onnx
 
 
 @dataclasses.dataclass

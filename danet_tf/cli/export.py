@@ -1,8 +1,10 @@
 """Export a trained DANet for serving and devices.
 
     python training/export.py --model saved_models/danet_quickstart/danet_quickstart.keras \
-        [--formats saved_model tflite openvino onnx] [--version N] [--name NAME] \
-        [--tflite-size 128 128] [--probabilities] [--overwrite] [--preset quickstart]
+        [--formats saved_model tflite openvino openvino_int8 onnx] [--version N] [--name NAME] \
+        [--tflite-size 128 128] [--probabilities] [--overwrite] [--preset quickstart] \
+        [--calibration-data DIR] [--calibration-images N] [--int8-scheme ignore_matmul] \
+        [--max-miou-drop 0.01]
 
 Each format goes to the model folder `<export-dir>/<name>/` as the next free
 version (as training does; --version N chooses):
@@ -11,7 +13,12 @@ version (as training does; --version N chooses):
 
 Data (calibration for int8, the agreement report on val images) comes from the
 run's config.json next to the model, or --preset / --config. A model without
-one exports every format but int8 TFLite; the report is then skipped.
+one exports every format; int8 (TFLite int8, openvino_int8) then needs
+--calibration-data DIR, and the report is skipped.
+
+openvino_int8 writes <name>_int8.xml beside the float32 IR <name>.xml (its
+source; both are written): NNCF post-training quantization, convolutions in
+int8, the attention in float (--int8-scheme).
 """
 
 import argparse
@@ -20,10 +27,11 @@ import os
 
 from danet_tf.cli import command
 from danet_tf.deploy import layout
+from danet_tf.deploy.quantize import DEFAULT_CALIBRATION_IMAGES, SCHEMES
 from danet_tf.files import write_text
 from danet_tf.models.danet import PRECISIONS
 
-FORMATS = ("saved_model", "tflite", "openvino", "onnx")
+FORMATS = ("saved_model", "tflite", "openvino", "openvino_int8", "onnx")
 
 
 def parse_args(argv=None):
@@ -45,7 +53,22 @@ def parse_args(argv=None):
     parser.add_argument("--config",
                         help="YAML/JSON config on top of the preset (e.g. a run's config.json)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--calibration-images", type=int, default=32)
+    parser.add_argument("--calibration-images", type=int,
+                        help="int8 calibration images (default: 32 for TFLite, "
+                             f"{DEFAULT_CALIBRATION_IMAGES} for openvino_int8)")
+    parser.add_argument("--calibration-data", metavar="DIR",
+                        help="calibrate int8 on this folder's images (resized and centre-cropped "
+                             "to the export's size) instead of the run's train crops")
+    parser.add_argument("--calibration-size", type=int, nargs=2, metavar=("H", "W"),
+                        help="openvino_int8 calibration size without a run config "
+                             "(default 512 512; with one: its crop size)")
+    parser.add_argument("--int8-scheme", choices=SCHEMES, default="ignore_matmul",
+                        help="how openvino_int8 keeps the attention in float: ignore_matmul "
+                             "(leave the attention ops out) or transformer (NNCF's "
+                             "ModelType.TRANSFORMER)")
+    parser.add_argument("--max-miou-drop", type=float, metavar="X",
+                        help="openvino_int8 with NNCF's accuracy control: ops go back to float "
+                             "until the val mIoU (0-1) is at most X below the float32 IR's")
     parser.add_argument("--probabilities", action="store_true", help="serve probabilities too")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the files of an existing --version")
@@ -84,7 +107,7 @@ def main(argv=None):
     import keras
 
     import danet_tf  # noqa: F401
-    from danet_tf.deploy.export_report import export_all
+    from danet_tf.deploy.export_report import NO_INT8_DATA, export_all
     from danet_tf.deploy.loading import check_class_count, class_count
 
     name = args.name or os.path.splitext(os.path.basename(args.model))[0]
@@ -92,6 +115,8 @@ def main(argv=None):
     layout.check_owner(args.export_dir, name, run and run.get("id"),
                        "Export under another --name or --export-dir.")
     config, source = data_config(args)
+    if config is None and "openvino_int8" in args.formats and not args.calibration_data:
+        raise ValueError(NO_INT8_DATA)  # before the model loads
     print(f"config: {source}")
     model = keras.models.load_model(args.model)
     if config is not None:
@@ -102,7 +127,9 @@ def main(argv=None):
         tflite_modes=args.tflite_modes, tflite_size=args.tflite_size,
         calibration_images=args.calibration_images, include_probabilities=args.probabilities,
         overwrite=args.overwrite, class_names=config.data.class_names if config else None,
-        precision=args.precision,
+        precision=args.precision, calibration_data=args.calibration_data,
+        calibration_size=args.calibration_size, int8_scheme=args.int8_scheme,
+        max_miou_drop=args.max_miou_drop,
     )
     print(json.dumps(report, indent=2))
     if args.report:

@@ -19,6 +19,7 @@ LAYOUT = (
     ("<version>/", "SavedModel for TF Serving (integer versions, as the server expects)"),
     ("tflite/<version>/{name}_<mode>.tflite", "LiteRT models (fp32, fp16, dynamic_int8, int8)"),
     ("openvino/<version>/{name}.xml", "OpenVINO IR (+ .bin), dynamic height and width"),
+    ("openvino/<version>/{name}_int8.xml", "the same IR in int8 (NNCF; attention in float)"),
     ("{name}.onnx", "ONNX (fused logits)"),
 )
 

@@ -37,13 +37,17 @@ def warn_if_bfloat16_is_emulated(precision):
               "slower than float32 here.", file=sys.stderr)
 
 
-def load_logits_fn(path, precision="float32"):
+def load_logits_fn(path, precision="float32", static_shapes=True):
     """A callable normalised `(B, H, W, 3)` float32 -> logits, and the class count.
 
     Accepts a `.keras` file (the fused-logits branch of `DANet`, at
     `precision`), a SavedModel directory written by `danet_tf.deploy.export`
     (its `predict_logits` signature, at the precision it was exported with)
-    or an OpenVINO `.xml` (`precision` is its inference precision hint).
+    or an OpenVINO `.xml`, float32 or int8 (`<name>_int8.xml`): `precision`
+    is its inference precision hint, which for an int8 IR applies to what
+    the IR leaves in float (the attention). An `.xml` is compiled once per
+    input shape (`static_shapes`, see `openvino_runtime.OpenVinoLogits`) or
+    once for all shapes (`static_shapes=False`).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"--precision must be one of {PRECISIONS}. Received: {precision!r}")
@@ -61,15 +65,11 @@ def load_logits_fn(path, precision="float32"):
         num_classes = int(signature.structured_outputs["logits"].shape[-1])
         return logits_fn, num_classes
     if path.endswith(".xml"):
-        from danet_tf.deploy.export import compile_openvino, run_openvino
+        from danet_tf.deploy.openvino_runtime import OpenVinoLogits
 
         warn_if_bfloat16_is_emulated(precision)
-        compiled = compile_openvino(path, precision)
-
-        def openvino_logits(x):
-            return run_openvino(compiled, x)
-
-        return openvino_logits, int(compiled.output(0).get_partial_shape()[-1].get_length())
+        logits_fn = OpenVinoLogits(path, precision, static_shapes)
+        return logits_fn, logits_fn.num_classes
     if not path.endswith(".keras"):
         raise ValueError(
             "--model must be a .keras file, a SavedModel directory or an OpenVINO .xml. "
