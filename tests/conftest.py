@@ -146,3 +146,15 @@ def pytest_xdist_make_scheduler(config, log):
 
     config.option.loadscopereorder = False  # collection order: the lanes first
     return LaneScheduling(config, log)
+
+
+def to_numpy(x):
+    """A tensor or variable of any backend as a NumPy array."""
+    return x if isinstance(x, np.ndarray) else keras.ops.convert_to_numpy(x)
+
+
+def relative_error(actual, expected):
+    """max |actual - expected| / max |expected| (float64)."""
+    actual = to_numpy(actual).astype(np.float64)
+    expected = to_numpy(expected).astype(np.float64)
+    return np.max(np.abs(actual - expected)) / max(np.max(np.abs(expected)), 1e-30)

@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 
 
-def multi_eval(model, image, crop, scales, flip, base_size, black, stride_rate=2 / 3):
+def multi_eval(model, image, crop, scales, flip, base_size, black, stride_rate=2 / 3,
+               resize=None):
     """Summed scores `(1, C, H, W)` of the normalised `(1, 3, H, W)` `image`.
 
     Args:
@@ -20,6 +21,8 @@ def multi_eval(model, image, crop, scales, flip, base_size, black, stride_rate=2
         flip: bool. Adds the horizontally flipped window's logits.
         base_size: int. Long side at scale 1.
         black: per-channel pad value (`-mean / std`, the official `pad_image`).
+        resize: `(x, h, w) -> x` resized with align_corners; defaults to the
+            official `F.interpolate(..., mode="bilinear", align_corners=True)`.
     """
     def pad(img):
         _, channels, h, w = img.shape
@@ -33,8 +36,10 @@ def multi_eval(model, image, crop, scales, flip, base_size, black, stride_rate=2
             output = output + model(img.flip(3)).flip(3)
         return output.exp()
 
-    def resize(x, h, w):
+    def interpolate(x, h, w):
         return F.interpolate(x, (h, w), mode="bilinear", align_corners=True)
+
+    resize = resize or interpolate
 
     _, _, h, w = image.shape
     stride = int(crop * stride_rate)

@@ -69,18 +69,26 @@ def test_multi_scale_sums_resized_scores():
 
 def _official_multi_eval(logits_fn, image, crop, scales, flip, base_size, stride_rate=2 / 3):
     """The official `MultiEvalModule` (`danet_tf.testing.official_eval`) in
-    float64 around a NumPy NHWC logits function."""
+    float64 around a NumPy NHWC logits function. It resizes as `Segmenter`
+    does (`resize_bilinear`, here in float64), so that only the procedure is
+    compared: float32 resize weights move large scores' neighbours by ~1e-4."""
     import torch
 
     from danet_tf.models.preprocessing import BLACK
+    from danet_tf.models.resize import resize_bilinear
     from danet_tf.testing.official_eval import multi_eval
+
+    def resize(nchw, h, w):
+        nhwc = nchw.permute(0, 2, 3, 1).numpy()
+        return torch.from_numpy(np.asarray(resize_bilinear(nhwc, (h, w), True),
+                                           np.float64)).permute(0, 3, 1, 2)
 
     def model(nchw):
         nhwc = nchw.permute(0, 2, 3, 1).numpy().astype(np.float32)
         return torch.from_numpy(np.asarray(logits_fn(nhwc), np.float64)).permute(0, 3, 1, 2)
 
     x = torch.from_numpy(np.asarray(normalize(image), np.float64)[None]).permute(0, 3, 1, 2)
-    scores = multi_eval(model, x, crop, scales, flip, base_size, BLACK, stride_rate)
+    scores = multi_eval(model, x, crop, scales, flip, base_size, BLACK, stride_rate, resize)
     return scores.permute(0, 2, 3, 1).numpy()[0]
 
 
