@@ -85,7 +85,7 @@ LANES = {
         "tests/test_backends.py::test_the_core_runs_without_tensorflow_and_gives_its_logits[",
         "tests/train/test_trainer.py::test_mirrored_fit_on_two_logical_cpus_resumes_after_a_kill",
         "tests/train/test_trainer.py::test_jax_data_parallel_on_two_devices_equals_one_device",
-        "tests/cli/test_run_life_cycle.py::test_ctrl_c_",
+        "tests/cli/test_run_life_cycle.py::test_ctrl_c_says_where_the_checkpoint_is_and_the_same_command_resumes",
     ),
 }
 
