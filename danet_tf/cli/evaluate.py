@@ -15,7 +15,7 @@ import numpy as np
 from danet_tf.cli import command
 from danet_tf.cli.options import add_inference_args, make_segmenter
 from danet_tf.config import load_config_for_model
-from danet_tf.data.catalog import class_names_for
+from danet_tf.data.catalog import class_names_of
 from danet_tf.deploy.evaluation import evaluate_segmenter
 from danet_tf.deploy.loading import check_class_count
 from danet_tf.files import write_text
@@ -39,7 +39,7 @@ def main(argv=None):
     segmenter, num_classes = make_segmenter(args)
     check_class_count(args.model, num_classes, config.data.num_classes, source)
     scores, confusion, count = evaluate_segmenter(segmenter, config.data, num_classes, args.limit)
-    names = config.data.class_names or class_names_for(config.data.name, num_classes)
+    names = class_names_of(config.data)  # num_classes was checked equal above
     print(f"{count} images, scales {args.scales}, flip {args.flip}, crop {args.crop}")
     print(format_scores_table(scores, names))
     if args.json:

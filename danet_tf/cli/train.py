@@ -134,16 +134,16 @@ def export_if_new(config, result, force=False):
 
 def print_result(config, result, exports):
     """The best epoch (the exported model) next to the last one, and where things are."""
+    from danet_tf.data.catalog import class_names_of
     from danet_tf.models.metrics import format_scores_columns
     from danet_tf.train.callbacks import as_scores
-    from danet_tf.train.trainer import class_names
 
     best, last = result.best, result.last
     columns = {f"best: epoch {best['epoch']} (the exported model)": as_scores(best)}
     if last and last["epoch"] != best["epoch"]:
         columns[f"last: epoch {last['epoch']}"] = as_scores(last)
     print("\nValidation of the fused logits:")
-    print(format_scores_columns(columns, class_names(config)))
+    print(format_scores_columns(columns, class_names_of(config.data)))
     if not result.trained:
         print(f"\nThe run had already trained its {result.epochs} epochs "
               f"({result.model_dir}); raise train.epochs to train on.")

@@ -70,3 +70,8 @@ def class_names_for(dataset, num_classes):
     if names is None or len(names) != num_classes:
         return tuple(f"class_{i}" for i in range(num_classes))
     return names
+
+
+def class_names_of(data):
+    """The class names of a `DataConfig`: its own, else its dataset's."""
+    return data.class_names or class_names_for(data.name, data.num_classes)

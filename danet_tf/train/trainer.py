@@ -9,7 +9,7 @@ import time
 
 import keras
 
-from danet_tf.data.catalog import class_names_for
+from danet_tf.data.catalog import class_names_of
 from danet_tf.data.folder import SkipCounter
 from danet_tf.files import write_text
 from danet_tf.train import distribute
@@ -72,11 +72,6 @@ class RunResult:
     is_chief: bool
 
 
-def class_names(config):
-    data = config.data
-    return data.class_names or class_names_for(data.name, data.num_classes)
-
-
 def start_distribution(config, strategy_name):
     """The `Distribution`, with every worker's initial weights seeded alike.
 
@@ -119,7 +114,7 @@ def fit(session, verbose=1):
     config, t, chief = session.config, session.config.train, session.distribution.is_chief
     skips = SkipCounter()
     train_ds, val_ds = build_inputs(config, session.initial_epoch, skips)
-    best = BestModel(session.metric, class_names(config), t.model_dir, chief,
+    best = BestModel(session.metric, class_names_of(config.data), t.model_dir, chief,
                      os.path.join(t.model_dir, "logs"))
     callbacks = [Throughput(config.data.batch_size), best, session.checkpoint]
     if chief:
