@@ -1,23 +1,29 @@
 """DANet's ablation (paper Table 1) in miniature: FCN, PSP, ASPP, +PAM, +CAM and
-DANet on one dilated backbone, on a task that needs long-range context.
+DANet on one pretrained dilated backbone, on two tasks that need long-range
+context and one that does not.
 
     python benchmarks/ablation.py [--quick] [--workdir DIR] [--heads fcn danet ...]
 
-Every head (`model.head`) trains with the same budget on ResNet-18 at output
-stride 8 from scratch (no download):
-- the long-range task (`data.synthetic_task=context`: "twin" and "lone"
-  objects look the same up close; only the far half of the image tells them
-  apart), `SEEDS` seeds;
-- the local-texture task (the quick start's scenes), one seed: the control,
-  where attention should not hurt.
-Each run trains in its own process and is cached as JSON under
-`DIR/results` (rerunning the command skips what is done; delete a file to
-rerun it). Scores are the final model's, on the task's held-out val scenes
-(one evaluation at the end: no best-epoch selection on val). Parameters,
-GFLOPs (TensorFlow's graph profiler, multiply-add = 2) and the batch-1
-forward latency are measured at 512x512 per head, in a process of its own.
-`--quick` shrinks data and steps to a smoke run of the plumbing (minutes; its
-numbers mean nothing).
+First a miniature backbone is pretrained once (`benchmarks/ablation_backbone.py`:
+ResNet-18 at output stride 8, FCN head, local-texture scenes, until val mIoU
+stops improving), the stand-in for ImageNet weights. Every head
+(`model.head`) then starts from it and trains with the same budget (the
+official recipe: backbone at the base learning rate, head at 10x; `STEPS`
+steps of batch 4 on whole 64x128 scenes):
+- `context` (twin and lone objects look the same up close; only the far half
+  tells them apart) and `marker` (a region's class names the kind of the
+  marker object in the far half; marker and region look different):
+  `SEEDS` seeds each;
+- `textures` (the quick start's scenes), one seed: the control, where
+  attention should not hurt.
+Each run trains in its own process and is cached as JSON under `DIR/results`
+(rerunning the command skips what is done; delete a file to rerun it); the
+backbone is cached under `DIR/backbone`. Scores are the final model's, on the
+task's held-out val scenes (one evaluation at the end: no best-epoch
+selection on val). Parameters, GFLOPs (TensorFlow's graph profiler,
+multiply-add = 2) and the batch-1 forward latency are measured at 512x512
+per head, in a process of its own. `--quick` shrinks data and steps to a
+smoke run of the plumbing (minutes; its numbers mean nothing).
 """
 
 import argparse
@@ -33,31 +39,42 @@ if __package__ in (None, ""):  # run as a script: make the `benchmarks` package 
 import numpy as np
 
 from benchmarks.timing import median_time
+from danet_tf.data.synthetic import TASK_CLASS_NAMES
 from danet_tf.models.head import HEADS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SEEDS = (0, 1, 2)
+STEPS = 360
 # Per task: the preset, and what the control changes of the context preset
 # (the same image size and budget, the quick start's six texture classes).
 TASKS = {
     "context": ("context", []),
+    "marker": ("marker", []),
     "textures": ("context", ["data.synthetic_task=textures", "data.name=synthetic",
                              "data.num_classes=6"]),
 }
+LONG_RANGE = ("context", "marker")
+# The classes whose label only the far half decides.
+CUE_CLASSES = {"context": (1, 2), "marker": (2, 3)}
 QUICK = ["data.synthetic_train_size=32", "data.synthetic_val_size=8", "data.batch_size=4",
          "data.eval_batch_size=4", "train.steps_per_epoch=3", "train.warmup_steps=0",
          "data.synthetic_image_size=[32, 64]", "data.crop_size=[32, 64]"]
 
 
+def backbone_path(workdir):
+    return os.path.join(workdir, "backbone", "backbone.weights.h5")
+
+
 def run_config(head, task, seed, workdir, quick):
-    """The `ExperimentConfig` of one run: the `context` preset's recipe and
-    budget, this head, task and seed."""
+    """The `ExperimentConfig` of one run: the task's preset, `STEPS` steps
+    from the pretrained backbone, this head and seed."""
     from danet_tf.config import load_config
 
     name = f"{head}_{task}_seed{seed}"
     preset, changes = TASKS[task]
-    overrides = changes + (QUICK if quick else []) + [
+    overrides = changes + [f"train.steps_per_epoch={STEPS}"] + (QUICK if quick else []) + [
         f"model.head={head}", f"data.seed={seed}", f"train.name={name}",
+        f"model.backbone_weights={backbone_path(workdir)}",
         f"train.model_dir={workdir}/runs/{name}", f"train.export_dir={workdir}/exports",
         "train.export_formats=[keras]"]
     return load_config(preset, overrides=overrides)
@@ -117,54 +134,6 @@ def measure_head(head, size=512, repeats=5):
             "latency_s": median_time(lambda: forward(x).numpy(), repeats)[0]}
 
 
-def attention_figure(workdir, out, scale=4):
-    """The trained DANet (context task, seed 0) on the first val scene with a
-    twin and a lone object on its left: input, truth, prediction and the PAM
-    rows of the two objects' centres; returns each row's attention mass on
-    the far half's objects."""
-    import keras
-    from PIL import Image
-
-    from danet_tf.data.synthetic import make_split
-    from danet_tf.deploy import visualize
-    from danet_tf.models.preprocessing import normalize
-
-    name = "danet_context_seed0"
-    model = keras.models.load_model(os.path.join(workdir, "exports", name, f"{name}.keras"))
-    config = run_config("danet", "context", 0, workdir, quick=False)
-    height, width = config.data.synthetic_image_size
-    images, masks = make_split(config.data.synthetic_val_size, 1, height, width, task="context")
-    half = width // 2
-    index = next(i for i, m in enumerate(masks) if {1, 2} <= set(np.unique(m[:, :half])))
-    image, truth = images[index], masks[index]
-    pam, _, grid = visualize.attention_maps(model, image)
-    prediction = np.asarray(model.inference_model()(normalize(image)[None]))[0].argmax(-1)
-    size = (width * scale, height * scale)
-    big = np.asarray(Image.fromarray(image).resize(size, Image.NEAREST))
-    palette = np.array([[0, 0, 0], [200, 30, 30], [40, 170, 60]], np.uint8)
-
-    def classes(c):
-        return np.asarray(Image.fromarray(palette[c]).resize(size, Image.NEAREST))
-
-    rows = np.round(np.linspace(0, height - 1, grid[0])).astype(int)
-    cols = np.round(np.linspace(0, width - 1, grid[1])).astype(int)
-    far_objects = (truth[np.ix_(rows, cols)] > 0) & (cols >= half)[None, :]
-    panels = [big, classes(truth), classes(prediction)]
-    titles = [f"val scene {index}", "truth: twin red, lone green", "DANet prediction (seed 0)"]
-    masses = {}
-    for cls, label in ((1, "twin"), (2, "lone")):
-        ys, xs = np.nonzero(truth[:, :half] == cls)
-        point = (int(ys.mean()), int(xs.mean()))
-        row = pam[visualize.feature_index(point, (height, width), grid)].reshape(grid)
-        masses[label] = float(row[far_objects].sum())
-        heat = visualize.mark(visualize.heatmap(row, big), (point[0] * scale, point[1] * scale), 8)
-        panels.append(visualize.with_colour_bar(heat, float(row.min()), float(row.max())))
-        titles.append(f"PAM row, {label} on the left: {masses[label]:.0%} on far-half objects")
-    sheet = visualize.figure_sheet(panels, titles, columns=3)
-    Image.fromarray(sheet).save(out, optimize=True)
-    return masses
-
-
 def cached(path, command, timeout):
     """Runs `command` (a child writing `path`) unless `path` exists; returns its JSON."""
     if not os.path.isfile(path):
@@ -186,30 +155,54 @@ def mean_std(values, scale=100.0, digits=1):
     return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
 
 
-def table(results, measures, seeds):
-    """The paper-style Markdown table."""
+def _seed_runs(results, head, task, seeds):
+    return [r for r in (results.get((head, task, s)) for s in seeds) if r]
+
+
+def heads_table(results, measures, seeds):
+    """Cost of each head at 512², and its control (local-texture) mIoU."""
     lines = ["| head | params (M): model, head | GFLOPs 512² | forward 512² s "
-             f"| long-range mIoU % ({len(seeds)} seeds) | twin IoU % | lone IoU % | γ PAM | γ CAM "
-             "| local-texture mIoU % (control) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| local-texture mIoU % (control) |", "|---|---|---|---|---|"]
     for head in HEADS:
-        runs = [r for r in (results.get((head, "context", s)) for s in seeds) if r]
-        control = results.get((head, "textures", seeds[0]))
         measure = measures.get(head) or {}
         params = (f"{measure['params'] / 1e6:.2f}, {measure['head_params'] / 1e6:.2f}"
                   if measure else "—")
         gflops = f"{measure['gflops']:.1f}" if measure else "—"
         latency = f"{measure['latency_s']:.3f}" if measure else "—"
-        lines.append(
-            f"| {head} | {params} | {gflops} | {latency} "
-            f"| {mean_std([r['miou'] for r in runs])}"
-            f"{'' if len(runs) == len(seeds) else f' ({len(runs)} of {len(seeds)} seeds)'} | "
-            f"{mean_std([r['per_class_iou'][1] for r in runs])} "
-            f"| {mean_std([r['per_class_iou'][2] for r in runs])} "
-            f"| {mean_std([r['gammas'].get('sa') for r in runs], 1.0, 3)} "
-            f"| {mean_std([r['gammas'].get('sc') for r in runs], 1.0, 3)} "
-            f"| {mean_std([control['miou']]) if control else '—'} |")
+        control = _seed_runs(results, head, "textures", seeds)
+        lines.append(f"| {head} | {params} | {gflops} | {latency} "
+                     f"| {mean_std([r['miou'] for r in control])} |")
     return "\n".join(lines)
+
+
+def task_table(results, task, seeds):
+    """One long-range task: mIoU, the cue classes' IoU and the γs per head,
+    and each head's gap to the FCN (difference of the seed means)."""
+    names = [TASK_CLASS_NAMES[task][c] for c in CUE_CLASSES[task]]
+    lines = [f"| head | mIoU % ({len(seeds)} seeds) | vs FCN | "
+             + " | ".join(f"{n} IoU %" for n in names) + " | γ PAM | γ CAM |",
+             "|---|---|---|" + "---|" * len(names) + "---|---|"]
+    fcn = [r["miou"] for r in _seed_runs(results, "fcn", task, seeds)]
+    for head in HEADS:
+        runs = _seed_runs(results, head, task, seeds)
+        missing = "" if len(runs) == len(seeds) else f" ({len(runs)} of {len(seeds)} seeds)"
+        gap = (f"{100 * (np.mean([r['miou'] for r in runs]) - np.mean(fcn)):+.1f}"
+               if runs and fcn and head != "fcn" else "—")
+        cues = " | ".join(mean_std([r["per_class_iou"][c] for r in runs])
+                          for c in CUE_CLASSES[task])
+        lines.append(
+            f"| {head} | {mean_std([r['miou'] for r in runs])}{missing} | {gap} | {cues} "
+            f"| {mean_std([r['gammas'].get('sa') for r in runs], 1.0, 3)} "
+            f"| {mean_std([r['gammas'].get('sc') for r in runs], 1.0, 3)} |")
+    return "\n".join(lines)
+
+
+def table(results, measures, seeds):
+    """The heads' cost and control, then one table per long-range task."""
+    parts = [heads_table(results, measures, seeds)]
+    for task in LONG_RANGE:
+        parts += [f"{task}:", task_table(results, task, seeds)]
+    return "\n\n".join(parts)
 
 
 def main(argv=None):
@@ -218,23 +211,36 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="a smoke run of the plumbing")
     parser.add_argument("--workdir", default=os.path.join(HERE, "results", "ablation"))
     parser.add_argument("--heads", nargs="+", default=list(HEADS), choices=HEADS)
-    parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
+    parser.add_argument("--tasks", nargs="+", default=list(LONG_RANGE), choices=LONG_RANGE)
+    parser.add_argument("--seeds", nargs="+", type=int,
+                        help=f"default: {' '.join(map(str, SEEDS))} (--quick: 0)")
     parser.add_argument("--no-control", action="store_true", help="skip the local-texture runs")
     parser.add_argument("--no-train", action="store_true",
                         help="train nothing: tabulate the cached runs (and measure the heads)")
     parser.add_argument("--figure", metavar="PNG",
-                        help="draw the trained DANet's attention (context, seed 0) and stop")
+                        help="draw the trained DANet's attention (seed 0) on the first "
+                             "--tasks task and stop")
+    parser.add_argument("--pretrain", action="store_true", help=argparse.SUPPRESS)  # in a child
     parser.add_argument("--train", nargs=3, metavar=("HEAD", "TASK", "SEED"),
                         help=argparse.SUPPRESS)  # one run, in a child
     parser.add_argument("--measure", metavar="HEAD", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    seeds = args.seeds or ([0] if args.quick else list(SEEDS))
     workdir = os.path.abspath(args.workdir + ("_quick" if args.quick else ""))
     results_dir = os.path.join(workdir, "results")
     os.makedirs(results_dir, exist_ok=True)
     from danet_tf.files import write_text
 
     if args.figure:
-        print(attention_figure(workdir, args.figure))
+        from benchmarks.ablation_figure import attention_figure
+
+        print(attention_figure(workdir, args.tasks[0], args.figure))
+        return
+    if args.pretrain:
+        from benchmarks.ablation_backbone import pretrain_backbone
+
+        record = pretrain_backbone(workdir, args.quick)
+        write_text(os.path.join(workdir, "backbone", "pretrain.json"), json.dumps(record))
         return
     if args.train:
         head, task, seed = args.train
@@ -249,14 +255,24 @@ def main(argv=None):
 
     me = [sys.executable, os.path.abspath(__file__), "--workdir", args.workdir] + (
         ["--quick"] if args.quick else [])
-    # Seed by seed over every head, the control last: a cut-off run leaves
-    # complete rows.
-    jobs = [(h, "context", s) for s in args.seeds for h in args.heads]
+    # Seed by seed over every head and task, the control last: a cut-off run
+    # leaves complete rows.
+    jobs = [(h, t, s) for s in seeds for t in args.tasks for h in args.heads]
     if not args.no_control:
-        jobs += [(h, "textures", args.seeds[0]) for h in args.heads]
+        jobs += [(h, "textures", seeds[0]) for h in args.heads]
     if args.no_train:  # tabulate what is cached
         jobs = [job for job in jobs if os.path.isfile(
             os.path.join(results_dir, "{}_{}_seed{}.json".format(*job)))]
+    else:
+        start = time.time()
+        record = cached(os.path.join(workdir, "backbone", "pretrain.json"), me + ["--pretrain"],
+                        timeout=3 * 3600)
+        if record is None:
+            sys.exit(1)
+        curve = " ".join(f"{100 * v:.1f}" for v in record["val_miou_per_epoch"])
+        print(f"backbone: FCN val mIoU % per epoch of {record['steps_per_epoch']} steps: "
+              f"{curve}; best {100 * record['best_miou']:.1f} at epoch {record['best_epoch']} "
+              f"({time.time() - start:.0f} s)", flush=True)
     results, measures = {}, {}
     for head, task, seed in jobs:
         start = time.time()
@@ -272,7 +288,7 @@ def main(argv=None):
     if args.quick:
         print("--quick: tiny data and steps, a smoke run of the plumbing; "
               "these numbers mean nothing.\n")
-    print(table(results, measures, args.seeds))
+    print(table(results, measures, seeds))
 
 
 if __name__ == "__main__":

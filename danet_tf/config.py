@@ -34,7 +34,7 @@ class DataConfig:
     synthetic_train_size: int = 512
     synthetic_val_size: int = 64
     synthetic_image_size: typing.Any = 128  # int (square) or [height, width]
-    synthetic_task: str = "textures"  # textures (local texture) | context (long-range; ablation)
+    synthetic_task: str = "textures"  # textures (local) | context, marker (long-range; ablation)
     crop_size: tuple = (128, 128)
     scale_range: tuple = (0.5, 2.0)
     base_size: int | None = None  # rescale relative to this long side

@@ -14,7 +14,7 @@ def test_quickstart_is_the_default_and_overrides_apply():
 
 
 @pytest.mark.parametrize("preset", ["cityscapes", "ade20k", "pascal_voc", "pascal_context",
-                                    "coco_stuff", "quickstart"])
+                                    "coco_stuff", "quickstart", "context", "marker"])
 def test_presets_load(preset):
     config = load_config(preset)
     assert config.data.num_classes > 1

@@ -3,7 +3,7 @@
 import numpy as np
 
 from danet_tf.data.synthetic import CLASS_NAMES as SYNTHETIC_CLASSES
-from danet_tf.data.synthetic import CONTEXT_CLASS_NAMES
+from danet_tf.data.synthetic import CONTEXT_CLASS_NAMES, MARKER_CLASS_NAMES
 from danet_tf.models.losses import IGNORE_LABEL
 
 CITYSCAPES_CLASSES = (
@@ -64,6 +64,7 @@ def class_names_for(dataset, num_classes):
     names = {
         "synthetic": SYNTHETIC_CLASSES,
         "synthetic_context": CONTEXT_CLASS_NAMES,
+        "synthetic_marker": MARKER_CLASS_NAMES,
         "cityscapes": CITYSCAPES_CLASSES,
         "pascal_voc": VOC_CLASSES,
     }.get(dataset)

@@ -103,10 +103,14 @@ def _split_name(data, split):
 
 def _check_synthetic(data):
     synthetic_image_shape(data.synthetic_image_size)
-    if data.synthetic_task == "context" and data.num_classes != len(
-            synthetic.CONTEXT_CLASS_NAMES):
-        raise ValueError("data.num_classes: the context task has 3 classes (background, "
-                         f"twin, lone). Received: {data.num_classes} (use --preset context)")
+    names = synthetic.TASK_CLASS_NAMES.get(data.synthetic_task)
+    if names is None:
+        raise ValueError(f"data.synthetic_task must be one of {synthetic.TASKS}. "
+                         f"Received: {data.synthetic_task!r}")
+    if data.synthetic_task != "textures" and data.num_classes != len(names):
+        raise ValueError(f"data.num_classes: the {data.synthetic_task} task has {len(names)} "
+                         f"classes ({', '.join(names)}). Received: {data.num_classes} "
+                         f"(use --preset {data.synthetic_task})")
 
 
 def _synthetic_examples(data, split, skips):

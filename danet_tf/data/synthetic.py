@@ -10,9 +10,12 @@ and texture period, overlap (later objects occlude earlier ones) and the whole
 image gets Gaussian noise. Local texture decides every pixel: the task needs
 no long-range context.
 
-`context` (the ablation's long-range task, `make_context_scene`): whether an
-object is a `twin` or `lone` is decided only by the other half of the image.
-See `make_context_scene`.
+The ablation's two long-range tasks, where a region's class is decided only
+by what lies at least half the image away:
+- `context` (`make_context_scene`): whether an object is a `twin` or `lone`
+  depends on whether its look repeats in the other half;
+- `marker` (`make_marker_scene`): a region's class names the kind of the
+  *marker* object in the other half, and marker and region look different.
 """
 
 import numpy as np
@@ -27,8 +30,15 @@ CLASS_NAMES = (
 )
 
 
-TASKS = ("textures", "context")
 CONTEXT_CLASS_NAMES = ("background", "twin", "lone")
+MARKER_CLASS_NAMES = ("background", "marker", "region_of_checkers", "region_of_dots")
+# The class names of each `data.synthetic_task`.
+TASK_CLASS_NAMES = {"textures": CLASS_NAMES, "context": CONTEXT_CLASS_NAMES,
+                    "marker": MARKER_CLASS_NAMES}
+TASKS = tuple(TASK_CLASS_NAMES)
+# The marker task's textures: markers are checkered or dotted, regions striped.
+MARKER_KINDS = (4, 5)  # checkerboard -> region_of_checkers, dots -> region_of_dots
+REGION_KINDS = (1, 2, 3)  # horizontal, vertical, diagonal stripes
 
 
 def _texture(kind, yy, xx, period, phase):
@@ -114,20 +124,77 @@ def make_context_scene(rng, height=64, width=128, noise_std=12.0):
     if height > width:
         raise ValueError(f"The context task needs width >= height (left and right halves). "
                          f"Received: height={height}, width={width}")
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
     image = _smooth_background(rng, height, width)
+    return _paint(image, context_objects(rng, height, width), rng, noise_std)
+
+
+def _paint(image, objects, rng, noise_std):
+    """Paints `objects` (dicts with `class`, `look`, `shape`, `cy, cx, ry,
+    rx`) in list order on the float background `image`, adds noise; returns
+    `(image uint8, mask uint8)`."""
+    height, width = image.shape[:2]
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float64)
     mask = np.zeros((height, width), np.uint8)
-    for obj in context_objects(rng, height, width):
+    for obj in objects:
         cy, cx = obj["cy"], obj["cx"]
         region = _shape_region(obj["shape"], yy, xx, cy, cx, obj["ry"], obj["rx"])
-        # The texture is anchored at the object's centre: twins look the same.
         kind, period, phase, colours = obj["look"]
-        pattern = _texture(kind, yy - cy, xx - cx, period, phase)
+        pattern = _texture(kind, yy - cy, xx - cx, period, phase)  # anchored at the centre
         textured = colours[0] * pattern[..., None] + colours[1] * (1 - pattern[..., None])
         image[region] = textured[region]
         mask[region] = obj["class"]
     image += rng.normal(0.0, noise_std, image.shape)
     return np.clip(image, 0, 255).astype(np.uint8), mask
+
+
+def _quadrant_object(rng, row, side, height, width):
+    """Shape, centre and radii of an object in quadrant (`row`, `side`):
+    centre in the middle 40 % of the row, `x` in the outer quarter of the
+    side (`[0.1, 0.25] W` left, `[0.75, 0.9] W` right)."""
+    cy = (row + rng.uniform(0.3, 0.7)) * height / 2
+    cx = (rng.uniform(0.1, 0.25) if side == 0 else rng.uniform(0.75, 0.9)) * width
+    ry, rx = rng.uniform(0.6, 0.9, 2) * height / 4
+    return {"side": int(side), "row": int(row), "shape": int(rng.integers(3)),
+            "cy": cy, "cx": cx, "ry": ry, "rx": rx}
+
+
+def make_marker_scene(rng, height=64, width=128, noise_std=12.0):
+    """One `(image uint8 (H, W, 3), mask uint8 (H, W))` scene of the marker task.
+
+    Rule: one *marker* sits in one half (side, quadrant row and kind uniform);
+    its kind is readable locally (checkerboard or dots, `MARKER_KINDS`). The
+    other half holds one or two *regions* (count uniform, distinct quadrant
+    rows) with a striped texture (`REGION_KINDS`, uniform), and every region
+    is labelled by the marker's kind: `region_of_checkers` (2) or
+    `region_of_dots` (3); the marker itself is `marker` (1). Centres sit in
+    the outer quarters of the width, so a region is at least `W / 2` from its
+    marker. A region's texture kind, period, phase, colours, shape, size,
+    position and paint order are drawn from the same distributions whatever
+    its class: only the far half tells the two region classes apart.
+    """
+    if height > width:
+        raise ValueError(f"The marker task needs width >= height (left and right halves). "
+                         f"Received: height={height}, width={width}")
+    image = _smooth_background(rng, height, width)
+    return _paint(image, marker_objects(rng, height, width), rng, noise_std)
+
+
+def _look(rng, kind):
+    return (int(kind), rng.uniform(5.0, 9.0), rng.uniform(0, 1, 2), rng.uniform(0, 255, (2, 3)))
+
+
+def marker_objects(rng, height, width):
+    """The objects of a `make_marker_scene` in paint order: dicts with
+    `class`, `side`, `row`, `look` (texture kind, period, phase, colours),
+    `shape`, centre `cy, cx` and radii `ry, rx` in pixels."""
+    side, row, which = (int(v) for v in rng.integers(0, 2, 3))
+    marker = {"class": 1, "look": _look(rng, MARKER_KINDS[which]),
+              **_quadrant_object(rng, row, side, height, width)}
+    rows = rng.permutation(2)[:int(rng.integers(1, 3))]
+    regions = [{"class": 2 + which, "look": _look(rng, rng.choice(REGION_KINDS)),
+                **_quadrant_object(rng, r, 1 - side, height, width)} for r in rows]
+    objects = [marker] + regions
+    return [objects[i] for i in rng.permutation(len(objects))]
 
 
 def context_objects(rng, height, width):
@@ -151,12 +218,8 @@ def context_objects(rng, height, width):
     # Painted in random order: which object occludes which says nothing of its class.
     for index in rng.permutation(len(objects)):
         row, side, look, cls = objects[index]
-        cy = (row + rng.uniform(0.3, 0.7)) * height / 2
-        cx = (rng.uniform(0.1, 0.25) if side == 0 else rng.uniform(0.75, 0.9)) * width
-        ry, rx = rng.uniform(0.6, 0.9, 2) * height / 4
-        placed.append({"class": cls, "side": side, "row": int(row), "look": looks[look],
-                       "look_id": look, "shape": int(rng.integers(3)),
-                       "cy": cy, "cx": cx, "ry": ry, "rx": rx})
+        placed.append({"class": cls, "look": looks[look], "look_id": look,
+                       **_quadrant_object(rng, row, side, height, width)})
     return placed
 
 
@@ -165,7 +228,8 @@ def make_split(num_images, seed, height=128, width=128, task="textures"):
     and `(N, H, W)` uint8."""
     if task not in TASKS:
         raise ValueError(f"data.synthetic_task must be one of {TASKS}. Received: {task!r}")
-    scene = make_scene if task == "textures" else make_context_scene
+    scene = {"textures": make_scene, "context": make_context_scene,
+             "marker": make_marker_scene}[task]
     rng = np.random.default_rng(seed)
     scenes = [scene(rng, height, width) for _ in range(num_images)]
     return np.stack([s[0] for s in scenes]), np.stack([s[1] for s in scenes])

@@ -157,5 +157,9 @@ def test_context_task_batches_and_refuses_another_class_count():
     assert set(np.unique(masks.numpy())) <= {0, 1, 2}
     with pytest.raises(ValueError, match="data.num_classes: the context task has 3 classes"):
         load_examples(_synthetic(synthetic_task="context", num_classes=6), "train")
+    with pytest.raises(ValueError, match="the marker task has 4 classes .background, marker"):
+        load_examples(_synthetic(synthetic_task="marker", num_classes=3), "train")
+    with pytest.raises(ValueError, match="data.synthetic_task must be one of"):
+        load_examples(_synthetic(synthetic_task="relations"), "train")
     with pytest.raises(ValueError, match="data.synthetic_image_size"):
         load_examples(_synthetic(synthetic_image_size=[32]), "train")

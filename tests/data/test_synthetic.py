@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from danet_tf.data.synthetic import CLASS_NAMES, context_objects, make_split
+from danet_tf.data.synthetic import (
+    CLASS_NAMES,
+    MARKER_KINDS,
+    REGION_KINDS,
+    context_objects,
+    make_split,
+    marker_objects,
+)
 
 
 def test_deterministic_and_seed_dependent():
@@ -108,3 +115,75 @@ def test_context_task_is_seeded_and_refuses_an_unknown_task():
         make_split(1, seed=0, task="relations")
     with pytest.raises(ValueError, match="width >= height"):
         make_split(1, seed=0, height=128, width=64, task="context")
+
+
+def test_marker_task_labels_every_region_by_the_far_marker():
+    """Pixel level: one marker per scene, its regions in the other half, all
+    of one class, and that class is the marker's kind; nothing crosses the
+    middle."""
+    images, masks = make_split(200, seed=0, height=64, width=128, task="marker")
+    assert set(np.unique(masks)) == {0, 1, 2, 3}
+    half = masks.shape[2] // 2
+    for mask in masks:
+        assert not (mask[:, half - 1:half + 1] > 0).any()
+        marker_left = (mask[:, :half] == 1).any()
+        assert marker_left != (mask[:, half:] == 1).any()
+        far = mask[:, half:] if marker_left else mask[:, :half]
+        assert len(set(np.unique(far)) - {0}) == 1 and (far >= 2).any()
+    regions = [(masks == c).sum() for c in (2, 3)]
+    assert 0.8 < regions[0] / regions[1] < 1.25, regions
+
+
+def test_marker_objects_follow_the_rule():
+    """Per scene: one marker, of a locally readable kind; one or two striped
+    regions in the other half, in distinct rows, at least half the width
+    away, labelled by the marker's kind."""
+    rng = np.random.default_rng(0)
+    counts = set()
+    for _ in range(300):
+        objects = marker_objects(rng, 64, 128)
+        markers = [o for o in objects if o["class"] == 1]
+        regions = [o for o in objects if o["class"] != 1]
+        assert len(markers) == 1
+        marker = markers[0]
+        assert marker["look"][0] in MARKER_KINDS
+        counts.add(len(regions))
+        assert len({r["row"] for r in regions}) == len(regions)
+        for region in regions:
+            assert region["look"][0] in REGION_KINDS
+            assert region["side"] != marker["side"] and abs(region["cx"] - marker["cx"]) >= 64
+            assert region["class"] == 2 + MARKER_KINDS.index(marker["look"][0])
+    assert counts == {1, 2}
+
+
+def test_marker_region_classes_are_alike_in_everything_local():
+    """Over many scenes, regions of the two classes have the same
+    distributions of texture kind, period, colour, shape, size, position,
+    count and paint order: only the far marker tells them apart."""
+    rng = np.random.default_rng(1)
+    stats = {2: [], 3: []}
+    for _ in range(3000):
+        objects = marker_objects(rng, 64, 128)
+        regions = sum(o["class"] != 1 for o in objects)
+        for order, obj in enumerate(objects):
+            if obj["class"] == 1:
+                continue
+            kind, period, _, colours = obj["look"]
+            edge_distance = obj["cx"] if obj["side"] == 0 else 128 - obj["cx"]
+            stats[obj["class"]].append([kind == k for k in REGION_KINDS] + [
+                period, colours.mean(), obj["shape"] == 0, obj["shape"] == 1, obj["ry"],
+                obj["rx"], obj["row"], obj["side"], obj["cy"], edge_distance, regions, order])
+    a, b = np.asarray(stats[2], float), np.asarray(stats[3], float)
+    assert 0.9 < len(a) / len(b) < 1.1
+    spread = np.concatenate([a, b]).std(0)
+    gap = np.abs(a.mean(0) - b.mean(0)) / spread
+    assert gap.max() < 0.08, gap.round(3)  # a biased draw (e.g. one class always 2 regions) is ~1
+
+
+def test_marker_task_is_seeded_and_needs_width_at_least_height():
+    a = make_split(3, seed=5, height=64, width=128, task="marker")
+    b = make_split(3, seed=5, height=64, width=128, task="marker")
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    with pytest.raises(ValueError, match="width >= height"):
+        make_split(1, seed=0, height=128, width=64, task="marker")
