@@ -38,8 +38,8 @@ if __package__ in (None, ""):  # run as a script: make the `benchmarks` package 
 
 import numpy as np
 
+from benchmarks.ablation_table import CUE_CLASSES, table
 from benchmarks.timing import median_time
-from danet_tf.data.synthetic import TASK_CLASS_NAMES
 from danet_tf.models.head import HEADS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,9 +53,7 @@ TASKS = {
     "textures": ("context", ["data.synthetic_task=textures", "data.name=synthetic",
                              "data.num_classes=6"]),
 }
-LONG_RANGE = ("context", "marker")
-# The classes whose label only the far half decides.
-CUE_CLASSES = {"context": (1, 2), "marker": (2, 3)}
+LONG_RANGE = tuple(CUE_CLASSES)
 QUICK = ["data.synthetic_train_size=32", "data.synthetic_val_size=8", "data.batch_size=4",
          "data.eval_batch_size=4", "train.steps_per_epoch=3", "train.warmup_steps=0",
          "data.synthetic_image_size=[32, 64]", "data.crop_size=[32, 64]"]
@@ -145,67 +143,7 @@ def cached(path, command, timeout):
         return json.load(f)
 
 
-def mean_std(values, scale=100.0, digits=1):
-    """`mean ± sample std` of the non-missing values (x `scale`), or `—`."""
-    values = [scale * v for v in values if v is not None]
-    if not values:
-        return "—"
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{np.mean(values):.{digits}f} ± {np.std(values, ddof=1):.{digits}f}"
-
-
-def _seed_runs(results, head, task, seeds):
-    return [r for r in (results.get((head, task, s)) for s in seeds) if r]
-
-
-def heads_table(results, measures, seeds):
-    """Cost of each head at 512², and its control (local-texture) mIoU."""
-    lines = ["| head | params (M): model, head | GFLOPs 512² | forward 512² s "
-             "| local-texture mIoU % (control) |", "|---|---|---|---|---|"]
-    for head in HEADS:
-        measure = measures.get(head) or {}
-        params = (f"{measure['params'] / 1e6:.2f}, {measure['head_params'] / 1e6:.2f}"
-                  if measure else "—")
-        gflops = f"{measure['gflops']:.1f}" if measure else "—"
-        latency = f"{measure['latency_s']:.3f}" if measure else "—"
-        control = _seed_runs(results, head, "textures", seeds)
-        lines.append(f"| {head} | {params} | {gflops} | {latency} "
-                     f"| {mean_std([r['miou'] for r in control])} |")
-    return "\n".join(lines)
-
-
-def task_table(results, task, seeds):
-    """One long-range task: mIoU, the cue classes' IoU and the γs per head,
-    and each head's gap to the FCN (difference of the seed means)."""
-    names = [TASK_CLASS_NAMES[task][c] for c in CUE_CLASSES[task]]
-    lines = [f"| head | mIoU % ({len(seeds)} seeds) | vs FCN | "
-             + " | ".join(f"{n} IoU %" for n in names) + " | γ PAM | γ CAM |",
-             "|---|---|---|" + "---|" * len(names) + "---|---|"]
-    fcn = [r["miou"] for r in _seed_runs(results, "fcn", task, seeds)]
-    for head in HEADS:
-        runs = _seed_runs(results, head, task, seeds)
-        missing = "" if len(runs) == len(seeds) else f" ({len(runs)} of {len(seeds)} seeds)"
-        gap = (f"{100 * (np.mean([r['miou'] for r in runs]) - np.mean(fcn)):+.1f}"
-               if runs and fcn and head != "fcn" else "—")
-        cues = " | ".join(mean_std([r["per_class_iou"][c] for r in runs])
-                          for c in CUE_CLASSES[task])
-        lines.append(
-            f"| {head} | {mean_std([r['miou'] for r in runs])}{missing} | {gap} | {cues} "
-            f"| {mean_std([r['gammas'].get('sa') for r in runs], 1.0, 3)} "
-            f"| {mean_std([r['gammas'].get('sc') for r in runs], 1.0, 3)} |")
-    return "\n".join(lines)
-
-
-def table(results, measures, seeds):
-    """The heads' cost and control, then one table per long-range task."""
-    parts = [heads_table(results, measures, seeds)]
-    for task in LONG_RANGE:
-        parts += [f"{task}:", task_table(results, task, seeds)]
-    return "\n\n".join(parts)
-
-
-def main(argv=None):
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smoke run of the plumbing")
@@ -225,54 +163,69 @@ def main(argv=None):
                         help=argparse.SUPPRESS)  # one run, in a child
     parser.add_argument("--measure", metavar="HEAD", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    seeds = args.seeds or ([0] if args.quick else list(SEEDS))
-    workdir = os.path.abspath(args.workdir + ("_quick" if args.quick else ""))
-    results_dir = os.path.join(workdir, "results")
-    os.makedirs(results_dir, exist_ok=True)
+    args.seeds = args.seeds or ([0] if args.quick else list(SEEDS))
+    args.given_workdir = args.workdir
+    args.workdir = os.path.abspath(args.workdir + ("_quick" if args.quick else ""))
+    return args
+
+
+def child(args):
+    """One job of a child process (pretraining, a run, a measure), cached as JSON."""
     from danet_tf.files import write_text
 
-    if args.figure:
-        from benchmarks.ablation_figure import attention_figure
-
-        print(attention_figure(workdir, args.tasks[0], args.figure))
-        return
+    results_dir = os.path.join(args.workdir, "results")
     if args.pretrain:
         from benchmarks.ablation_backbone import pretrain_backbone
 
-        record = pretrain_backbone(workdir, args.quick)
-        write_text(os.path.join(workdir, "backbone", "pretrain.json"), json.dumps(record))
-        return
-    if args.train:
+        record = pretrain_backbone(args.workdir, args.quick)
+        path, result = os.path.join(args.workdir, "backbone", "pretrain.json"), record
+    elif args.train:
         head, task, seed = args.train
-        result = train_one(head, task, int(seed), workdir, args.quick)
-        write_text(os.path.join(results_dir, f"{head}_{task}_seed{seed}.json"), json.dumps(result))
-        return
-    if args.measure:
+        result = train_one(head, task, int(seed), args.workdir, args.quick)
+        path = os.path.join(results_dir, f"{head}_{task}_seed{seed}.json")
+    else:
         result = measure_head(args.measure, size=64 if args.quick else 512,
                               repeats=2 if args.quick else 5)
-        write_text(os.path.join(results_dir, f"measure_{args.measure}.json"), json.dumps(result))
-        return
+        path = os.path.join(results_dir, f"measure_{args.measure}.json")
+    write_text(path, json.dumps(result))
 
-    me = [sys.executable, os.path.abspath(__file__), "--workdir", args.workdir] + (
+
+def pretrained(me, workdir):
+    """Pretrains the backbone unless cached; prints its curve."""
+    start = time.time()
+    record = cached(os.path.join(workdir, "backbone", "pretrain.json"), me + ["--pretrain"],
+                    timeout=3 * 3600)
+    if record is None:
+        sys.exit(1)
+    curve = " ".join(f"{100 * v:.1f}" for v in record["val_miou_per_epoch"])
+    print(f"backbone: FCN val mIoU % per epoch of {record['steps_per_epoch']} steps: {curve}; "
+          f"best {100 * record['best_miou']:.1f} at epoch {record['best_epoch']} "
+          f"({time.time() - start:.0f} s)", flush=True)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    results_dir = os.path.join(args.workdir, "results")
+    os.makedirs(results_dir, exist_ok=True)
+    if args.figure:
+        from benchmarks.ablation_figure import attention_figure
+
+        print(attention_figure(args.workdir, args.tasks[0], args.figure))
+        return
+    if args.pretrain or args.train or args.measure:
+        return child(args)
+    me = [sys.executable, os.path.abspath(__file__), "--workdir", args.given_workdir] + (
         ["--quick"] if args.quick else [])
     # Seed by seed over every head and task, the control last: a cut-off run
     # leaves complete rows.
-    jobs = [(h, t, s) for s in seeds for t in args.tasks for h in args.heads]
+    jobs = [(h, t, s) for s in args.seeds for t in args.tasks for h in args.heads]
     if not args.no_control:
-        jobs += [(h, "textures", seeds[0]) for h in args.heads]
+        jobs += [(h, "textures", args.seeds[0]) for h in args.heads]
     if args.no_train:  # tabulate what is cached
         jobs = [job for job in jobs if os.path.isfile(
             os.path.join(results_dir, "{}_{}_seed{}.json".format(*job)))]
     else:
-        start = time.time()
-        record = cached(os.path.join(workdir, "backbone", "pretrain.json"), me + ["--pretrain"],
-                        timeout=3 * 3600)
-        if record is None:
-            sys.exit(1)
-        curve = " ".join(f"{100 * v:.1f}" for v in record["val_miou_per_epoch"])
-        print(f"backbone: FCN val mIoU % per epoch of {record['steps_per_epoch']} steps: "
-              f"{curve}; best {100 * record['best_miou']:.1f} at epoch {record['best_epoch']} "
-              f"({time.time() - start:.0f} s)", flush=True)
+        pretrained(me, args.workdir)
     results, measures = {}, {}
     for head, task, seed in jobs:
         start = time.time()
@@ -288,7 +241,7 @@ def main(argv=None):
     if args.quick:
         print("--quick: tiny data and steps, a smoke run of the plumbing; "
               "these numbers mean nothing.\n")
-    print(table(results, measures, seeds))
+    print(table(results, measures, args.seeds))
 
 
 if __name__ == "__main__":

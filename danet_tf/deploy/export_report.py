@@ -89,20 +89,10 @@ def export_all(model, data, export_dir, name, version, formats, tflite_modes=exp
     `max_miou_drop` are `quantize.quantize_openvino`'s.
     """
     if "openvino_int8" in formats:
-        if data is None and not calibration_data:
-            raise ValueError(NO_INT8_DATA)
-        if max_miou_drop is not None and data is None:
-            raise ValueError("--max-miou-drop needs val images with labels: pass --preset or "
-                             "--config with the run's data.")
-        quantize.quantize_options(int8_scheme)  # an unknown scheme fails before any export
+        _check_int8_request(data, calibration_data, max_miou_drop, int8_scheme)
     net = export.inference_graph(model)
     num_classes = int(net.output.shape[-1])
-    names = class_names or class_names_for(data.name if data else None, num_classes)
-    report = {"labels": {"path": write_text(layout.labels_path(export_dir, name),
-                                            "\n".join(names) + "\n")}}
-    if data is None:
-        report["report"] = {"path": "-", "skipped": "no data config (pass --preset or --config "
-                                                    "to compare the exports on val images)"}
+    report = _labels_report(data, export_dir, name, class_names, num_classes)
 
     def reference(size):
         """Val images at `size`, their labels and Keras float32's logits (`None`s without data)."""
@@ -136,6 +126,27 @@ def export_all(model, data, export_dir, name, version, formats, tflite_modes=exp
     if "onnx" in formats:
         path = export.export_onnx(net, layout.onnx_path(export_dir, name))
         report["onnx"] = {"path": path, "bytes": os.path.getsize(path)}
+    return report
+
+
+def _check_int8_request(data, calibration_data, max_miou_drop, int8_scheme):
+    """Refuses an int8 export that could not finish, before any export."""
+    if data is None and not calibration_data:
+        raise ValueError(NO_INT8_DATA)
+    if max_miou_drop is not None and data is None:
+        raise ValueError("--max-miou-drop needs val images with labels: pass --preset or "
+                         "--config with the run's data.")
+    quantize.quantize_options(int8_scheme)  # an unknown scheme fails here
+
+
+def _labels_report(data, export_dir, name, class_names, num_classes):
+    """Writes `labels.txt`; returns the report's first entries."""
+    names = class_names or class_names_for(data.name if data else None, num_classes)
+    report = {"labels": {"path": write_text(layout.labels_path(export_dir, name),
+                                            "\n".join(names) + "\n")}}
+    if data is None:
+        report["report"] = {"path": "-", "skipped": "no data config (pass --preset or --config "
+                                                    "to compare the exports on val images)"}
     return report
 
 

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from benchmarks import ablation, ablation_backbone, ablation_figure
+from benchmarks import ablation, ablation_backbone, ablation_figure, ablation_table
 from danet_tf.data.synthetic import make_split
 
 pytestmark = pytest.mark.slow
@@ -93,7 +93,7 @@ def test_quick_run_pretrains_scores_measures_and_tabulates(tmp_path):
     fcn = {**result, "miou": result["miou"] - 0.02, "gammas": {}}
     results = {("danet", "marker", 0): result, ("danet", "marker", 1): second,
                ("fcn", "marker", 0): fcn, ("fcn", "textures", 0): result}
-    text = ablation.table(results, {"fcn": measure}, seeds=(0, 1))
+    text = ablation_table.table(results, {"fcn": measure}, seeds=(0, 1))
     marker = text.split("marker:")[1].splitlines()
     danet = next(line for line in marker if line.startswith("| danet "))
     mean, std = 100 * (result["miou"] + 0.05), 100 * 0.1 / np.sqrt(2)  # sample std
@@ -104,7 +104,7 @@ def test_quick_run_pretrains_scores_measures_and_tabulates(tmp_path):
 
 
 def test_mean_std_formula():
-    assert ablation.mean_std([0.5, 0.7]) == f"60.0 ± {100 * np.sqrt(0.02):.1f}"
-    assert ablation.mean_std([None, 0.25]) == "25.0"
-    assert ablation.mean_std([]) == "—"
-    assert ablation.mean_std([0.1, 0.3], 1.0, 3) == f"{0.2:.3f} ± {np.sqrt(0.02):.3f}"
+    assert ablation_table.mean_std([0.5, 0.7]) == f"60.0 ± {100 * np.sqrt(0.02):.1f}"
+    assert ablation_table.mean_std([None, 0.25]) == "25.0"
+    assert ablation_table.mean_std([]) == "—"
+    assert ablation_table.mean_std([0.1, 0.3], 1.0, 3) == f"{0.2:.3f} ± {np.sqrt(0.02):.3f}"
