@@ -1,6 +1,7 @@
 """Peak memory and wall time of the test suite, counting every process it starts.
 
     python benchmarks/test_suite_footprint.py [pytest arguments]
+    python benchmarks/test_suite_footprint.py -- COMMAND...   (e.g. -- bash .ci/run)
 
 (default: the README's `-q -n 2 --dist loadscope tests`)
 
@@ -63,10 +64,17 @@ def command_line(pid, limit=160):
         return "?"
 
 
+def measured_command(argv):
+    """`-- COMMAND...` as given, else pytest with `argv` (default: the README's)."""
+    if argv[:1] == ["--"]:
+        return argv[1:]
+    return [sys.executable, "-m", "pytest",
+            *(argv or ["-q", "-n", "2", "--dist", "loadscope", "tests"])]
+
+
 def main():
-    args = sys.argv[1:] or ["-q", "-n", "2", "--dist", "loadscope", "tests"]
     start = time.time()
-    process = subprocess.Popen([sys.executable, "-m", "pytest", *args])
+    process = subprocess.Popen(measured_command(sys.argv[1:]))
     peak_sum = peak_one = 0.0
     at_peak = []
     while process.poll() is None:
@@ -82,7 +90,7 @@ def main():
     print(f"| CPU time, process tree (user + system) | {used.ru_utime + used.ru_stime:.0f} s |")
     print(f"| peak PSS, process tree (sum) | {peak_sum / 1024:.2f} GB |")
     print(f"| peak RSS, largest process | {peak_one / 1024:.2f} GB |")
-    print(f"| pytest exit status | {process.returncode} |")
+    print(f"| exit status | {process.returncode} |")
     print("\nProcesses at the tree's peak (PSS over 100 MB):")
     for mb, command in at_peak:
         print(f"  {mb / 1024:.2f} GB  {command}")

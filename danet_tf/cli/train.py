@@ -151,9 +151,10 @@ def print_result(config, result, exports):
           f"{result.train_seconds} s this time)")
     for path, reason in result.skipped_examples[:20]:
         print(f"skipped       {path}: {reason}")
+    width = max([14] + [len(fmt) + 1 for fmt in exports])
     for fmt, info in exports.items():
         extra = {k: v for k, v in info.items() if k != "path"}
-        print(f"{fmt:<14}{info['path']} {extra if extra else ''}")
+        print(f"{fmt:<{width}}{info['path']}{f' {extra}' if extra else ''}")
 
 
 def interrupted(config):
