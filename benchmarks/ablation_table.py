@@ -44,7 +44,7 @@ def task_table(results, task, seeds):
     """One long-range task: mIoU, the cue classes' IoU and the γs per head,
     and each head's gap to the FCN (difference of the seed means)."""
     names = [TASK_CLASS_NAMES[task][c] for c in CUE_CLASSES[task]]
-    lines = [f"| head | mIoU % ({len(seeds)} seeds) | vs FCN | "
+    lines = [f"| head | mIoU % ({len(seeds)} seed{'s' if len(seeds) > 1 else ''}) | vs FCN | "
              + " | ".join(f"{n} IoU %" for n in names) + " | γ PAM | γ CAM |",
              "|---|---|---|" + "---|" * len(names) + "---|---|"]
     fcn = [r["miou"] for r in _seed_runs(results, "fcn", task, seeds)]
