@@ -133,9 +133,11 @@ def measure_head(head, size=512, repeats=5):
 
 
 def cached(path, command, timeout):
-    """Runs `command` (a child writing `path`) unless `path` exists; returns its JSON."""
+    """Runs `command` (a child writing `path`) unless `path` exists; returns
+    its JSON. The child's stdout (progress) passes through; its stderr (the
+    runtime's start-up lines) is shown only if it fails."""
     if not os.path.isfile(path):
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(command, stderr=subprocess.PIPE, text=True, timeout=timeout)
         if proc.returncode or not os.path.isfile(path):
             print(f"FAILED {' '.join(command[2:])}:\n{proc.stderr[-1500:]}", file=sys.stderr)
             return None

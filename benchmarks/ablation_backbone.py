@@ -55,6 +55,9 @@ class StopWhenFlat(keras.callbacks.Callback):
                 self.model.get_layer("backbone").save_weights(tmp)
         elif epoch + 1 - self.best_epoch >= self.patience:
             self.model.stop_training = True
+        print(f"backbone: epoch {epoch + 1}, val mIoU {100 * score:.1f} % (best "
+              f"{100 * self.curve[self.best_epoch - 1]:.1f} at epoch {self.best_epoch})",
+              flush=True)
 
 
 def pretrain_backbone(workdir, quick=False):
