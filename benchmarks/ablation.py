@@ -158,8 +158,10 @@ def parse_args(argv):
     parser.add_argument("--no-train", action="store_true",
                         help="train nothing: tabulate the cached runs (and measure the heads)")
     parser.add_argument("--figure", metavar="PNG",
-                        help="draw the trained DANet's attention (seed 0) on the first "
-                             "--tasks task and stop")
+                        help="draw the position attention of seed 0's trained --figure-head on "
+                             "the first --tasks task and stop")
+    parser.add_argument("--figure-head", choices=("danet", "pam"), default="danet",
+                        help="the head whose attention --figure draws (default: danet)")
     parser.add_argument("--pretrain", action="store_true", help=argparse.SUPPRESS)  # in a child
     parser.add_argument("--train", nargs=3, metavar=("HEAD", "TASK", "SEED"),
                         help=argparse.SUPPRESS)  # one run, in a child
@@ -212,7 +214,7 @@ def main(argv=None):
     if args.figure:
         from benchmarks.ablation_figure import attention_figure
 
-        print(attention_figure(args.workdir, args.tasks[0], args.figure))
+        print(attention_figure(args.workdir, args.tasks[0], args.figure, args.figure_head))
         return
     if args.pretrain or args.train or args.measure:
         return child(args)

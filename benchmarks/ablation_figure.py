@@ -1,5 +1,5 @@
-"""The ablation's attention picture: where the trained DANet's position
-attention (PAM) puts a pixel's mass, on a val scene of a long-range task.
+"""The ablation's attention picture: where a trained DANet's (or PAM-only
+head's) position attention puts a pixel's mass, on a val scene of a long-range task.
 
 - `context`: the PAM rows of a twin's and a lone object's centres on the
   left, and each row's mass on the far half's objects;
@@ -11,6 +11,8 @@ attention (PAM) puts a pixel's mass, on a val scene of a long-range task.
 import os
 
 import numpy as np
+
+from danet_tf.models.head import HEADS
 
 PALETTE = np.array([[0, 0, 0], [200, 30, 30], [40, 170, 60], [40, 90, 220]], np.uint8)
 TRUTH_TITLES = {"context": "truth: twin red, lone green",
@@ -62,8 +64,8 @@ def _centre(mask):
     return y, x
 
 
-def attention_figure(workdir, task, out, scale=4):
-    """Draws the picture of seed 0's DANet on `task` into `out`; returns each
+def attention_figure(workdir, task, out, head="danet", scale=4):
+    """Draws the picture of seed 0's `head` (`danet` or `pam`) on `task` into `out`; returns each
     drawn row's attention mass on its far target (and, for `marker`, the
     marker's share of the grid as `uniform`)."""
     import keras
@@ -73,12 +75,12 @@ def attention_figure(workdir, task, out, scale=4):
     from danet_tf.deploy import visualize
     from danet_tf.models.preprocessing import normalize
 
-    name = f"danet_{task}_seed0"
+    name = f"{head}_{task}_seed0"
     model = keras.models.load_model(os.path.join(workdir, "exports", name, f"{name}.keras"))
-    config = run_config("danet", task, 0, workdir, quick=False)
+    config = run_config(head, task, 0, workdir, quick=False)
     index, image, truth = _scene(task, config)
     height, width = truth.shape
-    pam, _, grid = visualize.attention_maps(model, image)
+    pam, grid = visualize.position_attention(model, image)
     prediction = np.asarray(model.inference_model()(normalize(image)[None]))[0].argmax(-1)
     size = (width * scale, height * scale)
     big = np.asarray(Image.fromarray(image).resize(size, Image.NEAREST))
@@ -89,7 +91,8 @@ def attention_figure(workdir, task, out, scale=4):
     rows = np.round(np.linspace(0, height - 1, grid[0])).astype(int)
     cols = np.round(np.linspace(0, width - 1, grid[1])).astype(int)
     panels = [big, classes(truth), classes(prediction)]
-    titles = [f"{task} val scene {index}", TRUTH_TITLES[task], "DANet prediction (seed 0)"]
+    titles = [f"{task} val scene {index}", TRUTH_TITLES[task],
+              f"{HEADS[head].title} prediction (seed 0)"]
     masses = {}
     for label, point, far in _points(task, truth):
         target = far[np.ix_(rows, cols)]

@@ -58,6 +58,31 @@ def test_attention_pictures_refuse_a_head_without_both_modules():
         visualize.channel_responses(model, image, np.zeros((32, 32), int), 1)
 
 
+def test_position_attention_of_a_pam_only_head_is_softmax_of_its_queries_and_keys():
+    from danet_tf import DANet
+
+    model = DANet(num_classes=3, backbone="resnet18", head="pam")
+    image = np.random.default_rng(0).integers(0, 256, (32, 48, 3), np.uint8)
+    pam, grid = visualize.position_attention(model, image)
+    assert grid == (4, 6)
+    head = model.get_layer("head")
+    features = model.get_layer("backbone")(
+        visualize.normalize(image)[None], training=False)["layer4"]
+    x = np.asarray(head.get_layer("conv5a")(features, training=False), np.float64)[0]
+    sa = head.get_layer("sa")
+
+    def project(conv):
+        kernel, bias = (np.asarray(w, np.float64) for w in conv.get_weights())
+        return x.reshape(-1, x.shape[-1]) @ kernel[0, 0] + bias
+
+    energy = project(sa.query_conv) @ project(sa.key_conv).T
+    expected = np.exp(energy - energy.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(pam, expected, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="head=danet or pam"):
+        visualize.position_attention(DANet(num_classes=3, backbone="resnet18", head="cam"), image)
+
+
 def scene_with_ignore():
     """A 6x8 grey image: class 0 left, an object of class 1, a class-2 strip
     on the right and an ignore (255) band over the two top rows."""
