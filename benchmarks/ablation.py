@@ -40,7 +40,7 @@ import numpy as np
 
 from benchmarks.ablation_table import CUE_CLASSES, table
 from benchmarks.timing import median_time
-from danet_tf.models.head import HEADS
+from danet_tf.models.head import HEADS, POSITION_ATTENTION_HEADS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SEEDS = (0, 1, 2)
@@ -160,7 +160,7 @@ def parse_args(argv):
     parser.add_argument("--figure", metavar="PNG",
                         help="draw the position attention of seed 0's trained --figure-head on "
                              "the first --tasks task and stop")
-    parser.add_argument("--figure-head", choices=("danet", "pam"), default="danet",
+    parser.add_argument("--figure-head", choices=POSITION_ATTENTION_HEADS, default="danet",
                         help="the head whose attention --figure draws (default: danet)")
     parser.add_argument("--pretrain", action="store_true", help=argparse.SUPPRESS)  # in a child
     parser.add_argument("--train", nargs=3, metavar=("HEAD", "TASK", "SEED"),

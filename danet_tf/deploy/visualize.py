@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from danet_tf.data.catalog import IGNORE_LABEL
-from danet_tf.models.head import require_danet_head
+from danet_tf.models.head import POSITION_ATTENTION_HEADS, require_danet_head, require_head
 from danet_tf.models.preprocessing import normalize
 from danet_tf.models.resize import resize_bilinear
 
@@ -24,30 +24,28 @@ def attention_maps(model, image):
         `(pam, cam, (h, w))` where `(h, w)` is the layer4 grid.
     """
     require_danet_head(model, "An attention picture")
-    pam, features = _position_attention(model, image)
+    pam, features, grid = _position_attention(model, image)
     head = model.get_layer("head")
     cam = head.get_layer("sc").attention(head.get_layer("conv5c")(features, training=False))
-    return pam, np.asarray(cam)[0], tuple(int(d) for d in features.shape[1:3])
+    return pam, np.asarray(cam)[0], grid
 
 
 def position_attention(model, image):
     """PAM `(h*w, h*w)` float32 and the layer4 grid `(h, w)` for one uint8
     image, from a model whose head has position attention (`danet`, `pam`)."""
-    kind = getattr(model, "head_kind", "danet")
-    if kind not in ("danet", "pam"):
-        raise ValueError("A position-attention picture needs a model.head=danet or pam model. "
-                         f"Received a model with head {kind!r}.")
-    pam, features = _position_attention(model, image)
-    return pam, tuple(int(d) for d in features.shape[1:3])
+    require_head(model, POSITION_ATTENTION_HEADS, "A position-attention picture",
+                 "position attention")
+    pam, _, grid = _position_attention(model, image)
+    return pam, grid
 
 
 def _position_attention(model, image):
-    """`(PAM rows as float32, layer4 features)` for one uint8 image."""
+    """`(PAM rows as float32, layer4 features, layer4 grid)` for one uint8 image."""
     x = np.asarray(normalize(image))[None]
     features = model.get_layer("backbone")(x, training=False)["layer4"]
     head = model.get_layer("head")
     pam = head.get_layer("sa").attention(head.get_layer("conv5a")(features, training=False))
-    return np.asarray(pam)[0], features
+    return np.asarray(pam)[0], features, tuple(int(d) for d in features.shape[1:3])
 
 
 def feature_index(point, image_size, grid):

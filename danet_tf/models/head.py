@@ -266,16 +266,25 @@ def head_output_names(kind):
     return head_kind(kind).outputs
 
 
-def require_danet_head(model, purpose):
-    """Raises unless `model` has DANet's head (both attention modules).
+# The heads with a position-attention module (`sa`), whose rows a picture can draw.
+POSITION_ATTENTION_HEADS = ("danet", "pam")
 
-    `purpose` completes "... needs a model.head=danet model", e.g.
-    "An official DANet checkpoint".
+
+def require_head(model, kinds, purpose, having):
+    """Raises unless `model`'s head is one of `kinds`.
+
+    `purpose` and `having` complete "... needs a model.head=<kinds> model
+    (<having>)", e.g. "An official DANet checkpoint", "both attention modules".
     """
     kind = getattr(model, "head_kind", "danet")
-    if kind != "danet":
-        raise ValueError(f"{purpose} needs a model.head=danet model (both attention modules). "
+    if kind not in kinds:
+        raise ValueError(f"{purpose} needs a model.head={' or '.join(kinds)} model ({having}). "
                          f"Received a model with head {kind!r}.")
+
+
+def require_danet_head(model, purpose):
+    """Raises unless `model` has DANet's head (both attention modules)."""
+    require_head(model, ("danet",), purpose, "both attention modules")
 
 
 def fcn_aux_head(features, num_classes, synchronized_bn=False, channels=256, dropout=0.1):
