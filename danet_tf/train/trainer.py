@@ -21,6 +21,7 @@ from danet_tf.train.callbacks import (
     best_weights_path,
     last_score,
 )
+from danet_tf.train.interrupt import InterruptGuard
 from danet_tf.train.task import (
     build_inputs,
     build_metrics,
@@ -116,18 +117,21 @@ def fit(session, verbose=1):
     train_ds, val_ds = build_inputs(config, session.initial_epoch, skips)
     best = BestModel(session.metric, class_names_of(config.data), t.model_dir, chief,
                      os.path.join(t.model_dir, "logs"))
+    guard = InterruptGuard()
     callbacks = [Throughput(config.data.batch_size), best, session.checkpoint]
     if chief:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(t.model_dir, "logs"),
                                                      update_freq="epoch"))
+    callbacks.append(guard)  # last: an epoch that ended is checkpointed before it stops
     trained = session.initial_epoch < t.epochs
     start, history = time.time(), None
     if trained:
-        history = session.model.fit(
-            train_ds, epochs=t.epochs, initial_epoch=session.initial_epoch,
-            steps_per_epoch=t.steps_per_epoch, validation_data=val_ds,
-            validation_freq=t.eval_every_epochs, callbacks=callbacks,
-            verbose=verbose if chief else 0, shuffle=False)
+        with guard:
+            history = session.model.fit(
+                train_ds, epochs=t.epochs, initial_epoch=session.initial_epoch,
+                steps_per_epoch=t.steps_per_epoch, validation_data=val_ds,
+                validation_freq=t.eval_every_epochs, callbacks=callbacks,
+                verbose=verbose if chief else 0, shuffle=False)
     if best.last_scores is None and (trained or last_score(t.model_dir) is None):
         # No validation ran inside `fit` (epochs < eval_every_epochs): this
         # evaluation is the run's validation, and may be its best model.

@@ -176,8 +176,9 @@ def test_export_takes_the_next_free_version_as_training_does(workdir, capsys):
 def test_ctrl_c_says_where_the_checkpoint_is_and_the_same_command_resumes(tmp_path,
                                                                           monkeypatch, capsys):
     args = [sys.executable, os.path.join(ROOT, "training", "train.py"), *TINY,
-            "--set", "train.epochs=40"]
-    process = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL,
+            "--set", "train.epochs=1000"]  # far more than the test waits for
+    stdout = open(tmp_path / "stdout.txt", "w")
+    process = subprocess.Popen(args, cwd=tmp_path, stdout=stdout,
                                stderr=subprocess.PIPE, text=True,
                                env={**os.environ, "KERAS_BACKEND": "tensorflow"})
     state = tmp_path / RUN / "checkpoint" / "state.json"
@@ -185,9 +186,11 @@ def test_ctrl_c_says_where_the_checkpoint_is_and_the_same_command_resumes(tmp_pa
     while not state.exists() and process.poll() is None and time.time() < deadline:
         time.sleep(0.2)
     assert state.exists(), process.stderr.read()[-3000:] if process.poll() else "timeout"
+    assert process.poll() is None, "the run ended before it could be interrupted"
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err[-3000:]
+    stdout.close()
+    assert process.returncode == 130, (err[-3000:], (tmp_path / "stdout.txt").read_text()[-3000:])
     assert "Traceback" not in err
     last = err.strip().splitlines()[-1]
     epoch = json.loads(state.read_text())["epoch"]
