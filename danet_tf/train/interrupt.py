@@ -21,7 +21,9 @@ class InterruptGuard(keras.callbacks.Callback):
     Inside the block a SIGINT raises `KeyboardInterrupt` as Python's default
     handler does, and is remembered: if something catches that exception,
     the guard raises it again at the next batch end, epoch end or block end.
-    Outside the main thread (where no handler can be set) it does nothing.
+    It does nothing where Python's own SIGINT handler is not the one in
+    place: outside the main thread, where SIGINT is ignored (a background
+    job, `nohup`), or where the caller installed a handler of its own.
     """
 
     def __init__(self):
@@ -31,7 +33,8 @@ class InterruptGuard(keras.callbacks.Callback):
 
     def __enter__(self):
         self.received = False
-        if threading.current_thread() is threading.main_thread():
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
             self._previous = signal.signal(signal.SIGINT, self._on_sigint)
         return self
 

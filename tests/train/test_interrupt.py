@@ -78,3 +78,12 @@ def test_a_block_without_ctrl_c_ends_normally_and_restores_the_handler():
         _fit([guard])
     assert not guard.received
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_ignored_sigint_stays_ignored():
+    """A run started with SIGINT ignored (a background job) is not made
+    interruptible by the guard."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with InterruptGuard():
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
