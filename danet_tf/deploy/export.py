@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from danet_tf.deploy import layout
+from danet_tf.deploy import layout, openvino_runtime
 from danet_tf.files import atomic_path, write_bytes
 from danet_tf.models.preprocessing import normalize
 
@@ -234,10 +234,8 @@ def export_openvino(model, directory, name, overwrite=False):
 def compile_openvino(path, precision="float32"):
     """An OpenVINO CPU compiled model of the `.xml` at `path`; `precision`
     `"bfloat16"` sets `INFERENCE_PRECISION_HINT=bf16` (f32 otherwise)."""
-    import openvino as ov
-
-    hint = {"float32": "f32", "bfloat16": "bf16"}[precision]
-    return ov.Core().compile_model(path, "CPU", {"INFERENCE_PRECISION_HINT": hint})
+    return openvino_runtime.shared_core().compile_model(
+        path, "CPU", {"INFERENCE_PRECISION_HINT": openvino_runtime.HINTS[precision]})
 
 
 def run_openvino(compiled, images):

@@ -6,9 +6,19 @@ for it (on DANet-101 at 512x512, bf16: 1.11 s against 1.23-1.45 s
 dynamic). `OpenVinoLogits` compiles one model per input shape it sees and
 keeps the last few: `Segmenter` calls it on windows of one size, so a whole
 sliding-window prediction reuses one compiled model.
+
+Every model is compiled by the one `openvino.Core` of the process
+(`shared_core`): each Core loads its own CPU plugin, and each CPU plugin
+installs an alternate signal stack on the thread that uses it and, when it
+is destroyed, puts back the stack that was there before it
+(`ov::intel_cpu::SigAltStackSetup`). Two Cores destroyed in the order they
+were made leave the thread on the first one's freed stack; Python runs its
+signal handlers there, so the next Ctrl-C ends the process with SIGSEGV
+instead of `KeyboardInterrupt`.
 """
 
 import collections
+import functools
 import threading
 
 import numpy as np
@@ -16,6 +26,14 @@ import numpy as np
 # What `--precision` asks of the CPU plugin. An int8 IR holds its precision in
 # its FakeQuantize nodes; the hint sets the precision of what is left in float.
 HINTS = {"float32": "f32", "bfloat16": "bf16"}
+
+
+@functools.cache
+def shared_core():
+    """The process's one `openvino.Core` (see the module docstring)."""
+    import openvino as ov
+
+    return ov.Core()
 
 
 def compile_for_shape(core, model, precision, shape=None):
@@ -44,11 +62,9 @@ class OpenVinoLogits:
     """
 
     def __init__(self, path, precision="float32", static_shapes=True, cache_size=4):
-        import openvino as ov
-
         if precision not in HINTS:
             raise ValueError(f"precision must be one of {tuple(HINTS)}. Received: {precision!r}")
-        self.core = ov.Core()
+        self.core = shared_core()
         self.model = self.core.read_model(path)
         self.precision = precision
         self.static_shapes = static_shapes

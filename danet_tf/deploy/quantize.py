@@ -29,6 +29,8 @@ import os
 import numpy as np
 from PIL import Image
 
+from danet_tf.deploy import openvino_runtime
+
 SCHEMES = ("ignore_matmul", "transformer")
 ATTENTION_OPS = ("MatMul", "ScaledDotProductAttention", "ReduceMax", "Subtract")
 DEFAULT_CALIBRATION_IMAGES = 300
@@ -124,7 +126,7 @@ def quantize_openvino(xml, target, calibration, scheme="ignore_matmul", validati
     import nncf
     import openvino as ov
 
-    model = ov.Core().read_model(xml)
+    model = openvino_runtime.shared_core().read_model(xml)
     dataset = nncf.Dataset(calibration, lambda image: np.asarray(image, np.float32)[None])
     options = quantize_options(scheme)
     if max_miou_drop is None:

@@ -80,9 +80,7 @@ def _feeding_ops(node):
 
 
 def _ops(xml, type_name):
-    import openvino as ov
-
-    return [op for op in ov.Core().read_model(xml).get_ordered_ops()
+    return [op for op in openvino_runtime.shared_core().read_model(xml).get_ordered_ops()
             if op.get_type_name() == type_name]
 
 
