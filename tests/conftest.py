@@ -116,6 +116,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def pytest_configure(config):
+    """A worker that crashes ends the run (naming the test it crashed on)
+    unless `--max-worker-restart` says otherwise: pytest-xdist 3.8's
+    loadscope puts a crashed worker's finished modules back in its queue as
+    empty work units, which no worker ever completes, so a run that replaced
+    a worker waits forever (pytest-xdist issues #1323, #1378)."""
+    if getattr(config.option, "maxworkerrestart", "") is None:
+        config.option.maxworkerrestart = "0"
+
+
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: absent under -p no:xdist
 def pytest_xdist_make_scheduler(config, log):
     """`--dist loadscope` with the lanes as two more scopes.
