@@ -234,8 +234,7 @@ def export_openvino(model, directory, name, overwrite=False):
 def compile_openvino(path, precision="float32"):
     """An OpenVINO CPU compiled model of the `.xml` at `path`; `precision`
     `"bfloat16"` sets `INFERENCE_PRECISION_HINT=bf16` (f32 otherwise)."""
-    return openvino_runtime.shared_core().compile_model(
-        path, "CPU", {"INFERENCE_PRECISION_HINT": openvino_runtime.HINTS[precision]})
+    return openvino_runtime.compile_for_shape(openvino_runtime.shared_core(), path, precision)
 
 
 def run_openvino(compiled, images):

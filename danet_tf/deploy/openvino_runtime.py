@@ -38,7 +38,8 @@ def shared_core():
 
 def compile_for_shape(core, model, precision, shape=None):
     """`model` compiled for the CPU at `precision`: for `shape` (a static
-    `(B, H, W, 3)`) on a reshaped copy, or as it is (dynamic) when `None`."""
+    `(B, H, W, 3)`) on a reshaped copy, or as it is (dynamic) when `None`.
+    `model` is an `openvino.Model`, or an `.xml` path when `shape` is `None`."""
     if shape is not None:
         model = model.clone()
         model.reshape([int(d) for d in shape])
