@@ -11,6 +11,7 @@ from danet_tf.models.danet import DANet
 from danet_tf.models.dilated_resnet import BACKBONES, DEPTHS, DilatedResNet
 from danet_tf.models.head import DANetHead
 from danet_tf.models.preprocessing import normalize
+from danet_tf.models.presets import preset_metadata
 from danet_tf.models.resize import ResizeLike, resize_bilinear
 
 __all__ = [
@@ -24,5 +25,6 @@ __all__ = [
     "ResizeLike",
     "fold_batch_norm",
     "normalize",
+    "preset_metadata",
     "resize_bilinear",
 ]

@@ -245,6 +245,33 @@ class DANet(keras.Model):
         model.set_weights(self.get_weights())
         return model
 
+    @classmethod
+    def from_preset(cls, preset, load_weights=True, **overrides):
+        """A trained DANet by catalogue name or from a preset directory.
+
+        A name (`danet_tf.models.preset_catalog`, e.g.
+        `"danet_r101-d8_4xb2-80k_cityscapes-769x769"`) is downloaded,
+        checked against its SHA-256 and converted on first use, then read
+        from the cache (`danet_tf.models.preset_cache`; converting needs
+        PyTorch). `overrides` change constructor arguments (see
+        `danet_tf.models.presets.load_preset`); the preset's metadata
+        (class names, palette, evaluation protocol) is
+        `danet_tf.models.presets.preset_metadata(directory)`.
+
+        Example:
+        >>> model = DANet.from_preset("danet_r50-d8_4xb2-40k_cityscapes-512x1024")  # doctest: +SKIP
+        """
+        from danet_tf.models.presets import load_preset
+
+        return load_preset(preset, load_weights, **overrides)
+
+    def save_to_preset(self, directory, metadata=None):
+        """Writes this model as a preset directory (config, weights and
+        `metadata`, a dict of JSON values merged into `metadata.json`)."""
+        from danet_tf.models.presets import save_to_preset
+
+        return save_to_preset(self, directory, metadata)
+
     def get_config(self):
         return {
             "name": self.name,

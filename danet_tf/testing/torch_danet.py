@@ -149,8 +149,8 @@ def randomize(module, seed=0):
                 tensor.copy_(torch.rand(tensor.shape, generator=generator) + 0.5)
             elif name.endswith("running_mean"):
                 tensor.copy_(torch.randn(tensor.shape, generator=generator) * 0.1)
-            elif name.endswith("gamma"):
-                tensor.copy_(torch.tensor([0.5]))
+            elif name.endswith(("gamma", "gamma.scale")):  # official, mmseg (0-dim)
+                tensor.fill_(0.5)
             elif tensor.dim() == 1:
                 tensor.copy_(torch.rand(tensor.shape, generator=generator) * 0.5 + 0.5
                              if name.endswith("weight") else

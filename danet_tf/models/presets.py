@@ -1,0 +1,154 @@
+"""Presets: a trained DANet as a directory, in keras-hub's layout.
+
+    <preset>/config.json        the model, `keras.saving.serialize_keras_object`
+    <preset>/model.weights.h5   its weights
+    <preset>/metadata.json      what the weights are: dataset, class names,
+                                palette, input normalisation, evaluation
+                                protocol, source checkpoint and its SHA-256,
+                                the score the source reports; versions, date
+
+`DANet.from_preset(name_or_directory)` reads one; a catalogue name
+(`danet_tf.models.preset_catalog`) is first downloaded, checked and converted
+into the cache (`danet_tf.models.preset_cache`). `DANet.save_to_preset`
+writes one. Nothing here imports TensorFlow: presets load on every backend.
+"""
+
+import datetime
+import json
+import os
+import warnings
+
+import keras
+
+from danet_tf.files import atomic_path
+from danet_tf.models.danet import DANet
+from danet_tf.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+from danet_tf.models.preset_catalog import mmseg_protocol
+from danet_tf.models.weights import load_mmseg_danet, mmseg_architecture, read_torch_checkpoint
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.weights.h5"
+METADATA_FILE = "metadata.json"
+# The model's input contract, as metadata states it (0-255 RGB).
+NORMALIZATION = {"color": "RGB", "mean": [round(m * 255, 3) for m in IMAGENET_MEAN],
+                 "std": [round(s * 255, 3) for s in IMAGENET_STD]}
+
+
+class PresetError(ValueError):
+    """A preset directory or name that cannot be used (one line)."""
+
+
+def is_preset_dir(path):
+    return os.path.isfile(os.path.join(path, CONFIG_FILE)) and os.path.isfile(
+        os.path.join(path, WEIGHTS_FILE))
+
+
+def save_to_preset(model, directory, metadata=None):
+    """Writes `model` as a preset directory (whole or not at all).
+
+    Refuses an existing non-empty `directory`: a preset is never overwritten.
+    """
+    if os.path.isdir(directory) and os.listdir(directory):
+        raise FileExistsError(f"{directory} exists and is not empty; choose a new directory.")
+    from danet_tf import __version__
+
+    record = {
+        "keras_version": keras.__version__,
+        "danet_tf_version": __version__,
+        "parameter_count": int(model.count_params()),
+        "date_saved": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d@%H:%M:%S"),
+        "normalization": NORMALIZATION,
+        **(metadata or {}),
+    }
+    with atomic_path(directory) as tmp:
+        os.makedirs(tmp)
+        with open(os.path.join(tmp, CONFIG_FILE), "w") as f:
+            json.dump(keras.saving.serialize_keras_object(model), f, indent=2)
+        model.save_weights(os.path.join(tmp, WEIGHTS_FILE))
+        with open(os.path.join(tmp, METADATA_FILE), "w") as f:
+            json.dump(record, f, indent=2, default=list)
+    return directory
+
+
+def preset_metadata(directory):
+    """The preset's `metadata.json` as a dict (`{}` when it has none)."""
+    path = os.path.join(directory, METADATA_FILE)
+    if not os.path.isfile(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def resolve_preset(preset, cache_dir=None):
+    """A preset directory for `preset`: the directory itself, or the cached
+    conversion of a catalogue name (downloaded on first use)."""
+    if os.path.isdir(preset):
+        if not is_preset_dir(preset):
+            raise PresetError(f"{preset}: not a preset directory (expected {CONFIG_FILE} and "
+                              f"{WEIGHTS_FILE}).")
+        return preset
+    from danet_tf.models.preset_cache import cached_preset
+
+    return cached_preset(preset, cache_dir)
+
+
+def load_preset(preset, load_weights=True, cache_dir=None, **overrides):
+    """The `DANet` of a preset directory or catalogue name.
+
+    Args:
+        preset: str. A preset directory or a catalogue name.
+        load_weights: bool. `False` gives the architecture only.
+        cache_dir: str. Where catalogue presets are cached (default
+            `$DANET_TF_CACHE`, else `~/.cache/danet_tf`).
+        **overrides: constructor arguments to change, e.g.
+            `attention_block_size="auto"`, `dtype="mixed_bfloat16"`, or
+            `num_classes=5` to fine-tune on other classes (the classifiers
+            then start anew; every other weight is loaded).
+    """
+    directory = resolve_preset(preset, cache_dir)
+    with open(os.path.join(directory, CONFIG_FILE)) as f:
+        config = json.load(f)
+    if config.get("registered_name") != "danet_tf>DANet":
+        raise PresetError(f"{directory}: {CONFIG_FILE} holds a "
+                          f"{config.get('registered_name') or config.get('class_name')!r}, "
+                          "not a danet_tf>DANet.")
+    config["config"].update(overrides)
+    model = keras.saving.deserialize_keras_object(config)
+    if load_weights:
+        with warnings.catch_warnings():
+            # With a new class count Keras warns with every skipped kernel's
+            # values; the classifiers starting anew is what was asked for.
+            warnings.filterwarnings("ignore", "A total of .* objects could not be loaded")
+            model.load_weights(os.path.join(directory, WEIGHTS_FILE),
+                               skip_mismatch="num_classes" in overrides)
+    return model
+
+
+def convert_mmseg_checkpoint(path, config_name=None):
+    """An mmseg DANet checkpoint as `(DANet, preset metadata)`.
+
+    The architecture is read off the tensors; `config_name` (the mmseg
+    config's file stem) gives the dataset, crop and test protocol, and with
+    it the upsampling semantics (align_corners). Without it the model uses
+    mmseg's defaults: align_corners=False, whole-image test.
+    """
+    state, meta = read_torch_checkpoint(path)
+    architecture = mmseg_architecture(state)
+    record = {"source": {"format": "mmseg", "checkpoint": os.path.basename(path),
+                         "config": config_name}}
+    protocol = None
+    if config_name:
+        data_preset, num_classes, backbone, crop, protocol = mmseg_protocol(config_name)
+        if (num_classes, backbone) != (architecture["num_classes"], architecture["backbone"]):
+            raise PresetError(
+                f"{path}: a {architecture['backbone']} with {architecture['num_classes']} "
+                f"classes, but --config {config_name} is a {backbone} with {num_classes}.")
+        record.update(dataset=data_preset, crop_size=list(crop),
+                      evaluation=protocol.to_dict())
+    if meta.get("CLASSES"):
+        record["class_names"] = [str(name) for name in meta["CLASSES"]]
+    if meta.get("PALETTE"):
+        record["palette"] = [[int(c) for c in color] for color in meta["PALETTE"]]
+    model = DANet(**architecture, align_corners=protocol.align_corners if protocol else False)
+    load_mmseg_danet(model, state)
+    return model, record
