@@ -91,10 +91,28 @@ class TrainConfig:
 
 
 @dataclasses.dataclass
+class EvalConfig:
+    """The test protocol of `evaluate` and `predict`. `official`: DANet's
+    (`MultiEvalModule`; windows, scales and flip from the commands' options).
+    `mmseg`: mmsegmentation's, for its converted checkpoints (keep-ratio
+    resize to `scale` (long, short), then whole images or `crop` windows at
+    `stride`); a conversion records it."""
+
+    protocol: str = "official"  # official | mmseg
+    scale: tuple | None = None
+    crop: tuple | None = None
+    stride: tuple | None = None
+
+
+PROTOCOLS = ("official", "mmseg")
+
+
+@dataclasses.dataclass
 class ExperimentConfig:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -201,6 +219,15 @@ def check_config(config):
         raise ValueError(
             f"data.class_names has {len(d.class_names)} names but data.num_classes is "
             f"{d.num_classes}: give one name per class (class id 0 first).")
+    e = config.eval
+    if e.protocol not in PROTOCOLS:
+        raise ValueError(f"eval.protocol must be one of {', '.join(PROTOCOLS)}. "
+                         f"Received: {e.protocol!r}")
+    if e.protocol == "mmseg" and not e.scale:
+        raise ValueError("eval.protocol=mmseg needs eval.scale, the test resize (long, short), "
+                         "e.g. --set 'eval.scale=[2048, 1024]'")
+    if (e.crop is None) != (e.stride is None):
+        raise ValueError("eval.crop and eval.stride go together (mmseg sliding windows).")
     return config
 
 
@@ -214,14 +241,52 @@ def find_run_config(model_path):
 def load_config_for_model(model_path, preset=None, config_file=None, overrides=()):
     """The config a command that reads a model should use.
 
-    `preset` / `config_file` when given; else the run's own `config.json`
-    next to the model (`find_run_config`), so that class names, sizes and data
-    follow the run; else `quickstart`.
+    A preset directory states its model, class names and evaluation protocol
+    (`preset_values`), over `preset` / `config_file` or else its dataset's
+    preset. For other models: `preset` / `config_file` when given; else the
+    run's own `config.json` next to the model (`find_run_config`), so that
+    class names, sizes and data follow the run; else `quickstart`.
 
     Returns:
         `(ExperimentConfig, where it came from)`.
     """
+    stated = preset_values(model_path)
+    if stated:
+        dataset, values = stated
+        config = update(load_config(preset or dataset, config_file, ()), values, model_path)
+        return apply_overrides(config, overrides), model_path
     if not preset and not config_file:
         config_file = find_run_config(model_path)
     config = load_config(preset or "quickstart", config_file, overrides)
     return config, config_file or preset or "quickstart"
+
+
+def _read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def preset_values(directory):
+    """`(data preset, config values)` a preset directory states (its
+    `metadata.json` and `config.json`, see `stated_values`), or `None` for
+    anything else."""
+    paths = [os.path.join(str(directory), f) for f in ("metadata.json", "config.json")]
+    if not all(os.path.isfile(p) for p in paths):
+        return None
+    metadata, model = (_read_json(p) for p in paths)
+    return stated_values(model.get("config", {}), metadata)
+
+
+def stated_values(model_config, metadata):
+    """`(data preset, config values)` of a trained model: the model fields of
+    its `DANet` config, and its metadata's dataset, class names and
+    evaluation protocol (`danet_tf.models.presets`)."""
+    fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    values = {"model": {k: v for k, v in model_config.items() if k in fields},
+              "data": {"num_classes": model_config["num_classes"],
+                       "class_names": metadata.get("class_names")}}
+    evaluation = dict(metadata.get("evaluation") or {})
+    evaluation.pop("align_corners", None)  # the model's own (model.align_corners)
+    if evaluation:
+        values["eval"] = evaluation
+    return metadata.get("dataset") or "quickstart", values

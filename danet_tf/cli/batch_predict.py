@@ -51,7 +51,9 @@ def make_job(args):
                    scales=tuple(args.scales), flip=args.flip, base_size=args.base_size,
                    batch_size=args.batch_size, max_batch_images=args.max_batch_images,
                    threads=args.threads)
-    return BatchJob(args.input, args.output, args.model, masks=args.masks,
+    from danet_tf.deploy.loading import resolve_model
+
+    return BatchJob(args.input, args.output, resolve_model(args.model), masks=args.masks,
                     overwrite=args.overwrite, dataset=args.dataset, handler=handler)
 
 

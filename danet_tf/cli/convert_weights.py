@@ -6,6 +6,17 @@ Official DANet checkpoint (junfu1115/DANet) -> a .keras model:
         --num-classes 19 --multi-grid \
         --out saved_models/danet101_cityscapes/danet101_cityscapes.keras
 
+mmsegmentation DANet checkpoint -> a .keras model (with a config.json beside it
+that records the dataset, class names and mmseg's test protocol, for evaluate.py)
+or, for an --out without .keras, a preset directory (DANet.from_preset):
+
+    python training/convert_weights.py mmseg danet_r101-d8_769x769_80k_cityscapes_*.pth \
+        --config danet_r101-d8_4xb2-80k_cityscapes-769x769 \
+        --out saved_models/danet101_mmseg/danet101_mmseg.keras
+
+--config is the mmseg config's file stem (dataset, crop and test protocol);
+depth, class count, deep stem and auxiliary head are read from the tensors.
+
 torchvision ResNet ImageNet weights -> backbone weights for training
 (model.backbone_weights also takes the .pth directly):
 
@@ -16,6 +27,7 @@ Every missing, unexpected or mis-shaped tensor is listed and nothing is written.
 """
 
 import argparse
+import json
 
 from danet_tf.cli import command
 
@@ -24,7 +36,7 @@ from danet_tf.cli import command
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("kind", choices=("danet", "torchvision"))
+    parser.add_argument("kind", choices=("danet", "mmseg", "torchvision"))
     parser.add_argument("checkpoint")
     parser.add_argument("--backbone", default="resnet101",
                         choices=("resnet50", "resnet101", "resnet152"))
@@ -32,8 +44,12 @@ def main(argv=None):
     parser.add_argument("--multi-grid", action="store_true",
                         help="layer4 dilations 4, 8, 16 (released DANet-101)")
     parser.add_argument("--output-stride", type=int, default=8)
+    parser.add_argument("--config", help="mmseg: the config name, e.g. "
+                        "danet_r50-d8_4xb2-40k_cityscapes-512x1024")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    if args.kind == "mmseg":
+        return convert_mmseg(args)
 
     from danet_tf import DANet
     from danet_tf.deploy.export import export_keras
@@ -61,6 +77,40 @@ def main(argv=None):
         with atomic_path(args.out) as tmp:
             model.save_weights(tmp)
     print(f"converted {len(names)} tensors from {args.checkpoint} -> {args.out}")
+
+
+def convert_mmseg(args):
+    """An mmseg checkpoint to `--out`: a `.keras` file and its config.json, or
+    a preset directory. Everything is checked before anything is written."""
+    import dataclasses
+    import os
+
+    from danet_tf.config import load_config, stated_values, update
+    from danet_tf.deploy.export import export_keras
+    from danet_tf.files import write_text
+    from danet_tf.models.preset_catalog import mmseg_protocol
+    from danet_tf.models.presets import convert_mmseg_checkpoint, save_to_preset
+
+    if args.config:
+        mmseg_protocol(args.config)  # a bad name fails before the checkpoint is read
+    keras_file = args.out.endswith(".keras")
+    config_path = os.path.join(os.path.dirname(os.path.abspath(args.out)), "config.json")
+    if keras_file and os.path.exists(config_path):
+        raise FileExistsError(f"{config_path} exists (another model's config): choose an --out "
+                              "in a new directory.")
+    if not keras_file and os.path.isdir(args.out) and os.listdir(args.out):
+        raise FileExistsError(f"{args.out} exists and is not empty; choose a new directory.")
+    model, metadata = convert_mmseg_checkpoint(args.checkpoint, args.config)
+    if keras_file:
+        dataset, values = stated_values(model.get_config(), metadata)
+        config = update(load_config(dataset), values, args.checkpoint)
+        export_keras(model, args.out)
+        write_text(config_path, json.dumps(dataclasses.asdict(config), indent=2, default=list))
+    else:
+        save_to_preset(model, args.out, metadata)
+    protocol = metadata.get("evaluation", {"protocol": "mmseg defaults: whole image"})
+    print(f"converted {args.checkpoint} ({model.backbone_name}, {model.num_classes} classes, "
+          f"align_corners={model.align_corners}) -> {args.out}; evaluation: {protocol}")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
     python training/evaluate.py --model saved_models/danet_quickstart/danet_quickstart.keras \
         [--preset quickstart] [--set data.root=...] [--crop 768] \
         [--scales 0.5 0.75 1 1.25 1.5 1.75] [--flip] [--json results.json]
+    python training/evaluate.py --model danet_r50-d8_4xb2-40k_cityscapes-512x1024 \
+        --set data.root=data/cityscapes     (a preset: mmseg's protocol, as converted)
 
 The table is printed; --json also writes the numbers (per-class IoU by name).
 """
@@ -13,11 +15,11 @@ import json
 import numpy as np
 
 from danet_tf.cli import command
-from danet_tf.cli.options import add_inference_args, make_segmenter
-from danet_tf.config import load_config_for_model
+from danet_tf.cli.options import add_inference_args, describe_protocol, make_segmenter
+from danet_tf.config import check_config, load_config_for_model
 from danet_tf.data.catalog import class_names_of
 from danet_tf.deploy.evaluation import evaluate_segmenter
-from danet_tf.deploy.loading import check_class_count
+from danet_tf.deploy.loading import check_class_count, resolve_model
 from danet_tf.files import write_text
 from danet_tf.models.metrics import format_scores_table
 
@@ -35,17 +37,20 @@ def main(argv=None):
     add_inference_args(parser)
     args = parser.parse_args(argv)
 
+    args.model = resolve_model(args.model)
     config, source = load_config_for_model(args.model, args.preset, args.config, args.overrides)
-    segmenter, num_classes = make_segmenter(args)
+    check_config(config)
+    segmenter, num_classes = make_segmenter(args, config)
     check_class_count(args.model, num_classes, config.data.num_classes, source)
     scores, confusion, count = evaluate_segmenter(segmenter, config.data, num_classes, args.limit)
     names = class_names_of(config.data)  # num_classes was checked equal above
-    print(f"{count} images, scales {args.scales}, flip {args.flip}, crop {args.crop}")
+    print(f"{count} images, {describe_protocol(args, config)}")
     print(format_scores_table(scores, names))
     if args.json:
         result = {
             "model": args.model, "images": count, "scales": args.scales, "flip": args.flip,
-            "crop": args.crop, "miou": scores["miou"], "pixel_accuracy": scores["pixel_accuracy"],
+            "crop": args.crop, "protocol": describe_protocol(args, config),
+            "miou": scores["miou"], "pixel_accuracy": scores["pixel_accuracy"],
             "per_class_iou": {n: (None if np.isnan(v) else float(v))
                               for n, v in zip(names, scores["per_class_iou"])},
             "confusion": confusion.tolist(),

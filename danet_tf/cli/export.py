@@ -37,7 +37,8 @@ FORMATS = ("saved_model", "tflite", "openvino", "openvino_int8", "onnx")
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.format(layout=layout.describe()),
                                      formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--model", required=True, help="a .keras DANet")
+    parser.add_argument("--model", required=True,
+                        help="a .keras DANet, or a preset (directory or catalogue name)")
     parser.add_argument("--name", help="the model folder's name (default: the .keras file's stem)")
     parser.add_argument("--version", type=int,
                         help="version to write (default: the next free one)")
@@ -81,9 +82,9 @@ def parse_args(argv=None):
 def data_config(args):
     """`(config or None, where it came from)`: the run's config next to the
     model or the one asked for; `None` when there is neither."""
-    from danet_tf.config import find_run_config, load_config, load_config_for_model
+    from danet_tf.config import find_run_config, load_config, load_config_for_model, preset_values
 
-    if args.preset or args.config or find_run_config(args.model):
+    if args.preset or args.config or find_run_config(args.model) or preset_values(args.model):
         return load_config_for_model(args.model, args.preset, args.config, args.overrides)
     if args.overrides:
         return load_config("quickstart", None, args.overrides), "quickstart + --set"
@@ -104,12 +105,17 @@ def model_run(model_path):
 @command
 def main(argv=None):
     args = parse_args(argv)
-    import keras
 
     import danet_tf  # noqa: F401
     from danet_tf.deploy.export_report import NO_INT8_DATA, export_all
-    from danet_tf.deploy.loading import check_class_count, class_count
+    from danet_tf.deploy.loading import (
+        check_class_count,
+        class_count,
+        load_keras_model,
+        resolve_model,
+    )
 
+    args.model = resolve_model(args.model)
     name = args.name or os.path.splitext(os.path.basename(args.model))[0]
     run = model_run(args.model)
     layout.check_owner(args.export_dir, name, run and run.get("id"),
@@ -118,7 +124,7 @@ def main(argv=None):
     if config is None and "openvino_int8" in args.formats and not args.calibration_data:
         raise ValueError(NO_INT8_DATA)  # before the model loads
     print(f"config: {source}")
-    model = keras.models.load_model(args.model)
+    model = load_keras_model(args.model)
     if config is not None:
         check_class_count(args.model, class_count(model), config.data.num_classes, source)
     version = args.version or layout.next_version(args.export_dir, name)

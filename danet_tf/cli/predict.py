@@ -5,7 +5,12 @@
         --out predictions/ [--dataset synthetic|cityscapes|ade20k|pascal_voc] \
         [--crop 512 --stride-rate 0.667] [--scales 0.75 1.0 1.25] [--flip]
 
---model takes a .keras file, a SavedModel version directory or an OpenVINO .xml.
+    python training/predict.py street.jpg --model danet_r101-d8_4xb2-80k_cityscapes-769x769 \
+        --out predictions/
+
+--model takes a .keras file, a preset (a directory, or a catalogue name that is
+downloaded and converted on first use), a SavedModel version directory or an
+OpenVINO .xml. A converted mmseg model predicts with mmseg's test protocol.
 """
 
 import argparse
@@ -21,9 +26,10 @@ from danet_tf.cli.options import (
     make_segmenter,
     save_png,
 )
+from danet_tf.config import check_config, load_config_for_model
 from danet_tf.data.images import BadExampleError, read_rgb
 from danet_tf.deploy import visualize
-from danet_tf.deploy.loading import class_names_and_palette
+from danet_tf.deploy.loading import class_names_and_palette, resolve_model
 
 
 @command
@@ -41,6 +47,9 @@ def main(argv=None):
     parser.add_argument("--untinted", type=int, nargs="*", metavar="CLASS",
                         help="class ids the overlay leaves untinted (default: classes named "
                              "background; the ignore label 255 never is)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="change the model's config, e.g. "
+                        "--set 'eval.scale=[1024, 512]' (the mmseg protocol's test size)")
     add_inference_args(parser, model_required=False)
     args = parser.parse_args(argv)
     if args.sample:
@@ -48,7 +57,10 @@ def main(argv=None):
     if not (args.images and args.out and args.model):
         parser.error("give IMAGES, --out and --model (or --sample PNG)")
 
-    segmenter, num_classes = make_segmenter(args)
+    args.model = resolve_model(args.model)
+    config, _ = load_config_for_model(args.model, overrides=args.overrides)
+    check_config(config)
+    segmenter, num_classes = make_segmenter(args, config)
     names, palette = class_names_and_palette(args.model, args.dataset, num_classes)
     os.makedirs(args.out, exist_ok=True)
     failed = []

@@ -108,7 +108,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("image")
-    parser.add_argument("--model", required=True, help="a .keras DANet")
+    parser.add_argument("--model", required=True,
+                        help="a .keras DANet, or a preset (directory or catalogue name)")
     parser.add_argument("--points", type=parse_point, nargs="*", metavar="Y,X",
                         help=f"pixels whose position attention to draw, as {POINT_FORMAT}; "
                              "default: four points on a grid")
@@ -127,9 +128,10 @@ def main(argv=None):
 
     import keras
 
-    import danet_tf  # noqa: F401
+    from danet_tf.deploy.loading import load_keras_model, resolve_model
 
-    model = keras.models.load_model(args.model)
+    args.model = resolve_model(args.model)
+    model = load_keras_model(args.model)
     if args.precision != "float32":
         from danet_tf.deploy.loading import warn_if_bfloat16_is_emulated
 

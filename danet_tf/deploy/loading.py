@@ -4,10 +4,13 @@ import os
 import sys
 
 import keras
+import numpy as np
 
 from danet_tf.config import load_config_for_model
 from danet_tf.data.catalog import class_names_for, palette_for
 from danet_tf.models.danet import PRECISIONS
+from danet_tf.models.preset_catalog import MMSEG_CONFIGS
+from danet_tf.models.presets import is_preset_dir, load_preset, preset_metadata
 
 _warned = []
 
@@ -51,7 +54,7 @@ def load_logits_fn(path, precision="float32", static_shapes=True):
     """
     if precision not in PRECISIONS:
         raise ValueError(f"--precision must be one of {PRECISIONS}. Received: {precision!r}")
-    if os.path.isdir(path):
+    if os.path.isdir(path) and not is_preset_dir(path):
         if precision != "float32":
             raise ValueError(f"{path}: a SavedModel runs at the precision it was exported with; "
                              "export it with --precision bfloat16 instead.")
@@ -70,17 +73,34 @@ def load_logits_fn(path, precision="float32", static_shapes=True):
         warn_if_bfloat16_is_emulated(precision)
         logits_fn = OpenVinoLogits(path, precision, static_shapes)
         return logits_fn, logits_fn.num_classes
-    if not path.endswith(".keras"):
-        raise ValueError(
-            "--model must be a .keras file, a SavedModel directory or an OpenVINO .xml. "
-            f"Received: {path!r}"
-        )
-
     from danet_tf.deploy.export import inference_graph  # also registers the custom layers
 
+    model = load_keras_model(path)
     warn_if_bfloat16_is_emulated(precision)
-    net = inference_graph(keras.models.load_model(path), precision)
+    net = inference_graph(model, precision)
     return compiled_logits_fn(net), int(net.output.shape[-1])
+
+
+def resolve_model(path):
+    """`--model` as a path: a catalogue preset name becomes its cached preset
+    directory (downloaded and converted on first use); anything else is
+    returned as it is."""
+    if os.path.exists(path) or path not in MMSEG_CONFIGS:
+        return path
+    from danet_tf.models.preset_cache import cached_preset
+
+    return cached_preset(path)
+
+
+def load_keras_model(path):
+    """The Keras `DANet` of a `.keras` file or a preset directory."""
+    if is_preset_dir(path):
+        return load_preset(path)
+    if not path.endswith(".keras"):
+        raise ValueError(
+            "--model must be a .keras file, a preset (directory or name), a SavedModel "
+            f"directory or an OpenVINO .xml. Received: {path!r}")
+    return keras.models.load_model(path)
 
 
 def compiled_logits_fn(net):
@@ -124,5 +144,10 @@ def class_names_and_palette(model_path, dataset, num_classes):
     names = None
     if not dataset and config.data.num_classes == num_classes:
         names = config.data.class_names
+    palette = None
+    if not dataset and is_preset_dir(model_path):
+        palette = preset_metadata(model_path).get("palette")
     dataset = dataset or config.data.name
-    return names or class_names_for(dataset, num_classes), palette_for(dataset, num_classes)
+    if palette is None or len(palette) != num_classes:
+        palette = palette_for(dataset, num_classes)
+    return names or class_names_for(dataset, num_classes), np.asarray(palette, np.uint8)

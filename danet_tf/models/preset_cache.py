@@ -28,7 +28,7 @@ CHUNK = 1 << 20
 SPACE_FACTOR = 2.2
 
 
-class PresetDownloadError(OSError):
+class PresetDownloadError(ConnectionError):
     """A download that did not give the catalogue's file (one line)."""
 
 

@@ -132,6 +132,12 @@ def preset_spec(name):
                       backbone, crop, protocol, miou, miou_ms)
 
 
+def config_of_checkpoint(file_name):
+    """The config name of a released checkpoint's file name, or `None`."""
+    return next((name for name, (path, _, _) in MMSEG_CONFIGS.items()
+                 if path.endswith("/" + file_name)), None)
+
+
 def catalogue():
     """Every named preset, in the catalogue's order."""
     return [preset_spec(name) for name in MMSEG_CONFIGS]

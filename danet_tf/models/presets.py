@@ -23,7 +23,7 @@ import keras
 from danet_tf.files import atomic_path
 from danet_tf.models.danet import DANet
 from danet_tf.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
-from danet_tf.models.preset_catalog import mmseg_protocol
+from danet_tf.models.preset_catalog import config_of_checkpoint, mmseg_protocol
 from danet_tf.models.weights import load_mmseg_danet, mmseg_architecture, read_torch_checkpoint
 
 CONFIG_FILE = "config.json"
@@ -128,10 +128,12 @@ def convert_mmseg_checkpoint(path, config_name=None):
     """An mmseg DANet checkpoint as `(DANet, preset metadata)`.
 
     The architecture is read off the tensors; `config_name` (the mmseg
-    config's file stem) gives the dataset, crop and test protocol, and with
-    it the upsampling semantics (align_corners). Without it the model uses
-    mmseg's defaults: align_corners=False, whole-image test.
+    config's file stem; by default the catalogue's name of a released
+    checkpoint's file name) gives the dataset, crop and test protocol, and
+    with it the upsampling semantics (align_corners). Without one the model
+    uses mmseg's defaults: align_corners=False, whole-image test.
     """
+    config_name = config_name or config_of_checkpoint(os.path.basename(path))
     state, meta = read_torch_checkpoint(path)
     architecture = mmseg_architecture(state)
     record = {"source": {"format": "mmseg", "checkpoint": os.path.basename(path),
