@@ -63,6 +63,11 @@ class ModelConfig:
     # none | imagenet (keras.applications, caffe layout) | path to a torchvision
     # ResNet .pth (torchvision layout) or a keras.applications .h5 (caffe layout)
     backbone_weights: str | None = None
+    # A trained DANet to fine-tune (a preset name or directory, or a .keras
+    # file): the model fields default to its architecture, every weight starts
+    # from it (the classifiers anew when data.num_classes differs), and
+    # backbone_weights is not used.
+    init_from: str | None = None
 
 
 @dataclasses.dataclass

@@ -69,7 +69,23 @@ def config_from_args(args):
         overrides.append("train.mixed_precision=true")
     if args.jit:
         overrides.append("train.jit=true")
-    return load_config(args.preset, args.config, overrides)
+    return adopt_initial_model(load_config(args.preset, args.config, overrides), overrides)
+
+
+def adopt_initial_model(config, overrides):
+    """With `model.init_from`, the model fields are the trained model's
+    (`--set model.*` still wins, and `check_before_training` refuses what
+    would not load)."""
+    if not config.model.init_from:
+        return config
+    from danet_tf.config import ModelConfig, apply_overrides, update
+    from danet_tf.models.presets import source_architecture
+
+    stated = source_architecture(config.model.init_from)
+    fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    update(config.model, {k: v for k, v in stated.items() if k in fields}, "model.init_from")
+    config.model.backbone_weights = None
+    return apply_overrides(config, [o for o in overrides if o.strip().startswith("model.")])
 
 
 def check_before_training(config, mode):
@@ -86,6 +102,14 @@ def check_before_training(config, mode):
     if config.model.backbone not in BACKBONES:
         raise ValueError(f"model.backbone must be one of {sorted(BACKBONES)}. "
                          f"Received: {config.model.backbone!r}")
+    if config.model.init_from:
+        from danet_tf.models.presets import architecture_differences
+
+        differences = architecture_differences(dataclasses.asdict(config.model),
+                                               config.model.init_from)
+        if differences:
+            raise ValueError("model.init_from cannot start this model: "
+                             + "; ".join(differences))
     check_data(config.data)
     check_run_directory(config, mode)
     if mode != "restart":

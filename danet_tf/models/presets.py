@@ -17,13 +17,14 @@ import datetime
 import json
 import os
 import warnings
+import zipfile
 
 import keras
 
 from danet_tf.files import atomic_path
 from danet_tf.models.danet import DANet
 from danet_tf.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
-from danet_tf.models.preset_catalog import config_of_checkpoint, mmseg_protocol
+from danet_tf.models.preset_catalog import config_of_checkpoint, mmseg_protocol, preset_spec
 from danet_tf.models.weights import load_mmseg_danet, mmseg_architecture, read_torch_checkpoint
 
 CONFIG_FILE = "config.json"
@@ -115,13 +116,55 @@ def load_preset(preset, load_weights=True, cache_dir=None, **overrides):
     config["config"].update(overrides)
     model = keras.saving.deserialize_keras_object(config)
     if load_weights:
-        with warnings.catch_warnings():
-            # With a new class count Keras warns with every skipped kernel's
-            # values; the classifiers starting anew is what was asked for.
-            warnings.filterwarnings("ignore", "A total of .* objects could not be loaded")
-            model.load_weights(os.path.join(directory, WEIGHTS_FILE),
-                               skip_mismatch="num_classes" in overrides)
+        load_trained_weights(model, directory)
     return model
+
+
+# DANet arguments that change no weight's shape or place: they may differ
+# between a trained model and a model that starts from its weights.
+NOT_STRUCTURAL = {"name", "trainable", "dropout", "synchronized_bn", "attention_block_size",
+                  "input_shape", "dtype", "num_classes", "align_corners"}
+
+
+def source_architecture(source):
+    """The `DANet` arguments of a trained model to start from: a preset
+    (directory or catalogue name, not downloaded here) or a `.keras` file."""
+    if os.path.isdir(source):
+        with open(os.path.join(resolve_preset(source), CONFIG_FILE)) as f:
+            return json.load(f)["config"]
+    if source.endswith(".keras") and os.path.isfile(source):
+        with zipfile.ZipFile(source) as archive:
+            return json.loads(archive.read("config.json"))["config"]
+    spec = preset_spec(source)  # a catalogue name, else a one-line error naming them
+    return {"num_classes": spec.num_classes, "backbone": spec.backbone, "deep_stem": True,
+            "aux_head": True, "align_corners": spec.protocol.align_corners, "head": "danet",
+            "output_stride": 8, "multi_grid": False, "backbone_layout": "torchvision"}
+
+
+def architecture_differences(model_config, source):
+    """`["model.deep_stem: True (init_from) -> False", ...]`: the structural
+    arguments in which a model's config differs from `source`'s."""
+    stated = source_architecture(source)
+    return [f"model.{key}: {stated[key]!r} ({source}) -> {model_config.get(key)!r}"
+            for key in sorted(stated) if key not in NOT_STRUCTURAL
+            and model_config.get(key) != stated[key]]
+
+
+def load_trained_weights(model, source):
+    """Loads the weights of `source` (preset directory or name, `.keras`
+    file) into a `model` of its architecture; with another class count the
+    classifiers keep their fresh initialisation. Returns the report line."""
+    path = source if source.endswith(".keras") else os.path.join(
+        resolve_preset(source), WEIGHTS_FILE)
+    classes = source_architecture(source)["num_classes"]
+    with warnings.catch_warnings():
+        # Keras warns with the values of every kernel it skips; classifiers
+        # that start anew are what a new class count asks for.
+        warnings.filterwarnings("ignore", "A total of .* objects could not be loaded")
+        model.load_weights(path, skip_mismatch=classes != model.num_classes)
+    fresh = "" if classes == model.num_classes else (
+        f"; the classifiers start anew ({classes} -> {model.num_classes} classes)")
+    return f"weights: from {source}{fresh}"
 
 
 def convert_mmseg_checkpoint(path, config_name=None):

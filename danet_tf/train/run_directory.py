@@ -14,7 +14,7 @@ from danet_tf.files import write_text
 MAY_CHANGE = {
     "data": {"eval_batch_size", "on_bad_example", "download", "data_dir", "manual_dir",
              "shuffle_buffer"},
-    "model": {"backbone_weights", "attention_block_size"},
+    "model": {"backbone_weights", "init_from", "attention_block_size"},
 }
 MODES = ("auto", "resume", "restart")
 RUN_FILE = "run.json"  # {"id": ...}: which run the directory's checkpoints belong to

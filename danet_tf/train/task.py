@@ -11,6 +11,7 @@ from danet_tf.models.from_config import build_model
 from danet_tf.models.losses import official_losses
 from danet_tf.models.metrics import SegmentationMetric
 from danet_tf.models.optimizer import PolyDecay, official_optimizer
+from danet_tf.models.presets import load_trained_weights
 from danet_tf.models.weights import load_backbone_weights
 
 __all__ = ["build_inputs", "build_losses", "build_metrics", "build_model", "build_optimizer",
@@ -18,8 +19,11 @@ __all__ = ["build_inputs", "build_losses", "build_metrics", "build_model", "buil
 
 
 def load_pretrained_backbone(config, model):
-    """Applies `model.backbone_weights`; returns the report line."""
+    """Applies `model.init_from` (a trained DANet), else
+    `model.backbone_weights`; returns the report line."""
     m = config.model
+    if m.init_from:
+        return load_trained_weights(model, m.init_from)
     return load_backbone_weights(model.get_layer("backbone"), m.backbone_weights,
                                  BACKBONES[m.backbone], m.backbone_layout)
 

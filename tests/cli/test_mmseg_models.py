@@ -89,3 +89,34 @@ def test_a_preset_by_name_predicts_from_the_cache(checkpoint, tmp_path, monkeypa
                               (769, 769), (513, 513), align_corners=True).predict(image)
     np.testing.assert_array_equal(classes, expected)
     assert os.listdir(cache) == ["presets"]  # nothing was downloaded
+
+
+def test_training_starts_from_a_preset_with_its_architecture(checkpoint, tmp_path):
+    from danet_tf.cli.train import adopt_initial_model, check_before_training
+    from danet_tf.config import load_config
+    from danet_tf.train.trainer import start_training
+
+    path, original = checkpoint
+    preset = str(tmp_path / "preset")
+    convert_weights.main(["mmseg", path, "--config", CONFIG, "--out", preset])
+    make_folder_dataset(str(tmp_path / "data"), "train", count=2, size=(30, 41), num_classes=3)
+    make_folder_dataset(str(tmp_path / "data"), "val", count=1, size=(30, 41), num_classes=3)
+    overrides = [f"data.root={tmp_path / 'data'}", "data.num_classes=3", "data.batch_size=2",
+                 "data.crop_size=[32, 32]", f"model.init_from={preset}",
+                 f"train.model_dir={tmp_path / 'run'}", f"train.export_dir={tmp_path / 'out'}"]
+    config = adopt_initial_model(load_config("folder", None, overrides), overrides)
+    assert (config.model.backbone, config.model.deep_stem, config.model.aux_head,
+            config.model.align_corners, config.model.backbone_weights) == (
+                "resnet18", True, True, True, None)
+    wrong = adopt_initial_model(load_config("folder", None, overrides + [
+        "model.deep_stem=false"]), overrides + ["model.deep_stem=false"])
+    with pytest.raises(ValueError, match=r"model.init_from cannot .*model.deep_stem: True"):
+        check_before_training(wrong, "auto")
+    check_before_training(config, "auto")
+    session = start_training(config)
+    assert "classifiers start anew (19 -> 3 classes)" in session.weights_report
+    for name in ("backbone", "head"):
+        trained = original.get_layer(name).get_weights()
+        started = session.model.get_layer(name).get_weights()
+        same = [np.array_equal(a, b) for a, b in zip(trained, started) if a.shape == b.shape]
+        assert len(same) == len(trained) - (6 if name == "head" else 0) and all(same)

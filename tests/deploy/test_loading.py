@@ -33,7 +33,8 @@ def test_keras_file_gives_the_models_logits_for_any_batch_and_size(saved):
 
 
 def test_unknown_model_file_and_precision_are_refused(saved):
-    with pytest.raises(ValueError, match=r"\.keras file, a SavedModel directory or an OpenVINO"):
+    with pytest.raises(ValueError,
+                       match=r"\.keras file, a preset \(directory or name\), a SavedModel"):
         loading.load_logits_fn("model.h5")
     with pytest.raises(ValueError, match="--precision must be one of"):
         loading.load_logits_fn(saved[1], "float16")
