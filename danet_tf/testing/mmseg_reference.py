@@ -95,3 +95,86 @@ def mmseg_checkpoint(model, path, meta=None):
         state[name] = torch.from_numpy(np.ascontiguousarray(value))
     torch.save({"meta": meta or {}, "state_dict": state}, path)
     return path
+
+
+def mmseg_outputs(model, images):
+    """mmseg's fused logits (`encode_decode`, resized with the config's
+    align_corners), and the position branch's, the channel branch's
+    (`DAHead.forward`) and the FCN auxiliary head's resized the same way,
+    NHWC, for NHWC float32 `images`."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.transpose(images, (0, 3, 1, 2)))
+    size = images.shape[1:3]
+    def resized(logits):
+        logits = F.interpolate(logits, size=size, mode="bilinear",
+                               align_corners=model.align_corners)
+        return logits.permute(0, 2, 3, 1).numpy()
+
+    with torch.no_grad():
+        logits = model.encode_decode(x, [{"img_shape": size, "ori_shape": size}])
+        features = model.extract_feat(x)
+        _, pam, cam = model.decode_head(features)
+        aux = model.auxiliary_head(features)
+    return {"logits": logits.permute(0, 2, 3, 1).numpy(), "pam_logits": resized(pam),
+            "cam_logits": resized(cam), "aux_logits": resized(aux)}
+
+
+def compare_conversion(name, size, seed=0):
+    """Converts config `name`'s mmseg model (random weights, non-zero BN
+    statistics and gammas) and compares outputs on a random `size` image.
+
+    Returns:
+        `{output: (max |difference| / max |mmseg|, argmax agreement)}`, and
+        the number of tensors converted.
+    """
+    import keras
+    import numpy as np
+    import torch
+
+    from danet_tf.models.danet import DANet
+    from danet_tf.models.weights import load_mmseg_danet, mmseg_architecture
+    from danet_tf.testing.torch_danet import randomize
+
+    reference = randomize(build_mmseg_danet(name), seed=seed)
+    with torch.no_grad():  # distinct, non-zero gammas
+        reference.decode_head.pam.gamma.scale.fill_(0.7)
+        reference.decode_head.cam.gamma.scale.fill_(0.4)
+    state = {k: v.numpy() for k, v in reference.state_dict().items()}
+    model = DANet(**mmseg_architecture(state), align_corners=reference.align_corners)
+    converted = load_mmseg_danet(model, state)
+    images = np.random.default_rng(seed).normal(size=(1, *size, 3)).astype("float32")
+    expected = mmseg_outputs(reference, images)
+    got = model.predict(images, verbose=0)
+    result = {}
+    for key, want in expected.items():
+        have = keras.ops.convert_to_numpy(got[key]).astype(np.float64)
+        error = np.max(np.abs(have - want)) / np.max(np.abs(want))
+        result[key] = (float(error), float(np.mean(have.argmax(-1) == want.argmax(-1))))
+    return result, len(converted)
+
+
+# R-50 and R-101; 19, 150 and 21 classes; align_corners True (769x769) and
+# False; odd, non-square inputs.
+REFERENCE_CONFIGS = [
+    ("danet_r50-d8_4xb2-40k_cityscapes-769x769", (57, 83)),
+    ("danet_r101-d8_4xb4-80k_ade20k-512x512", (66, 49)),
+    ("danet_r50-d8_4xb4-20k_voc12aug-512x512", (41, 70)),
+]
+
+
+def main():
+    """Prints the comparison of `REFERENCE_CONFIGS` as a Markdown table."""
+    print("| mmseg config | input | output | max abs diff / max abs logit | argmax agreement |")
+    print("|---|---|---|---|---|")
+    for name, size in REFERENCE_CONFIGS:
+        result, _ = compare_conversion(name, size)
+        for key, (error, agreement) in result.items():
+            print(f"| {name} | {size[0]}x{size[1]} | {key} | {error:.1e} | "
+                  f"{100 * agreement:.3f} % |")
+
+
+if __name__ == "__main__":
+    main()

@@ -4,16 +4,15 @@ released config files)."""
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
-from conftest import relative_error
-from helpers import infer
 
 from danet_tf import DANet
 from danet_tf.models.preset_catalog import MMSEG_CONFIGS
 from danet_tf.models.weights import WeightConversionError, load_mmseg_danet, mmseg_architecture
-from danet_tf.testing.mmseg_reference import build_mmseg_danet
-from danet_tf.testing.torch_danet import randomize
+from danet_tf.testing.mmseg_reference import (
+    REFERENCE_CONFIGS,
+    build_mmseg_danet,
+    compare_conversion,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -22,43 +21,12 @@ def _state(module):
     return {k: v.numpy() for k, v in module.state_dict().items()}
 
 
-def _mmseg_outputs(model, images):
-    """mmseg's fused logits (`encode_decode`, resized with the config's
-    align_corners) and its FCN auxiliary head resized the same way, NHWC."""
-    x = torch.from_numpy(np.transpose(images, (0, 3, 1, 2)))
-    size = images.shape[1:3]
-    with torch.no_grad():
-        logits = model.encode_decode(x, [{"img_shape": size, "ori_shape": size}])
-        aux = F.interpolate(model.auxiliary_head(model.extract_feat(x)), size=size,
-                            mode="bilinear", align_corners=model.align_corners)
-    return logits.permute(0, 2, 3, 1).numpy(), aux.permute(0, 2, 3, 1).numpy()
-
-
-# R-50 and R-101; 19, 150 and 21 classes; align_corners True (769x769) and False.
-REFERENCE_CONFIGS = [
-    ("danet_r50-d8_4xb2-40k_cityscapes-769x769", (57, 83)),
-    ("danet_r101-d8_4xb4-80k_ade20k-512x512", (66, 49)),
-    ("danet_r50-d8_4xb4-20k_voc12aug-512x512", (41, 70)),
-]
-
-
 @pytest.mark.parametrize("name, size", REFERENCE_CONFIGS)
 def test_converted_logits_equal_mmsegs(name, size):
-    reference = randomize(build_mmseg_danet(name), seed=len(name))
-    with torch.no_grad():  # distinct, non-zero gammas
-        reference.decode_head.pam.gamma.scale.fill_(0.7)
-        reference.decode_head.cam.gamma.scale.fill_(0.4)
-    state = _state(reference)
-    model = DANet(**mmseg_architecture(state), align_corners=reference.align_corners)
-    names = load_mmseg_danet(model, state)
-    assert len(names) == len([k for k in state if not k.endswith("num_batches_tracked")])
-    images = np.random.default_rng(1).normal(size=(1, *size, 3)).astype("float32")
-    logits, aux = _mmseg_outputs(reference, images)
-    got = infer(model, images)
-    for key, expected in (("logits", logits), ("aux_logits", aux)):
-        assert relative_error(got[key], expected) <= 1e-3, key
-        agreement = np.mean(np.argmax(got[key], -1) == np.argmax(expected, -1))
-        assert agreement >= 0.999, (key, agreement)
+    result, converted = compare_conversion(name, size, seed=len(name))
+    assert converted == (316 if "r50" in name else 571)
+    for key, (error, agreement) in result.items():
+        assert error <= 1e-3 and agreement >= 0.999, (key, error, agreement)
 
 
 @pytest.mark.backend_independent
