@@ -16,7 +16,8 @@ import numpy as np
 
 from danet_tf.cli import command
 from danet_tf.cli.options import add_inference_args, describe_protocol, make_segmenter
-from danet_tf.config import check_config, load_config_for_model
+from danet_tf.cli.schema import validate_config
+from danet_tf.config import load_config_for_model
 from danet_tf.data.catalog import class_names_of
 from danet_tf.deploy.evaluation import evaluate_segmenter
 from danet_tf.deploy.loading import check_class_count, resolve_model
@@ -39,7 +40,7 @@ def main(argv=None):
 
     args.model = resolve_model(args.model)
     config, source = load_config_for_model(args.model, args.preset, args.config, args.overrides)
-    check_config(config)
+    validate_config(config)
     segmenter, num_classes = make_segmenter(args, config)
     check_class_count(args.model, num_classes, config.data.num_classes, source)
     scores, confusion, count = evaluate_segmenter(segmenter, config.data, num_classes, args.limit)

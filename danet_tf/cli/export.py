@@ -31,8 +31,6 @@ from danet_tf.deploy.quantize import DEFAULT_CALIBRATION_IMAGES, SCHEMES
 from danet_tf.files import write_text
 from danet_tf.models.danet import PRECISIONS
 
-FORMATS = ("saved_model", "tflite", "openvino", "openvino_int8", "onnx")
-
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.format(layout=layout.describe()),
@@ -43,7 +41,8 @@ def parse_args(argv=None):
     parser.add_argument("--version", type=int,
                         help="version to write (default: the next free one)")
     parser.add_argument("--export-dir", default="saved_models")
-    parser.add_argument("--formats", nargs="+", default=["saved_model", "tflite"], choices=FORMATS)
+    parser.add_argument("--formats", nargs="+", default=["saved_model", "tflite"],
+                        choices=layout.GRAPH_FORMATS)
     parser.add_argument("--tflite-modes", nargs="+",
                         default=["fp32", "fp16", "dynamic_int8", "int8"])
     parser.add_argument("--tflite-size", type=int, nargs=2, metavar=("H", "W"),
@@ -82,10 +81,13 @@ def parse_args(argv=None):
 def data_config(args):
     """`(config or None, where it came from)`: the run's config next to the
     model or the one asked for; `None` when there is neither."""
+    from danet_tf.cli.schema import validate_config
     from danet_tf.config import find_run_config, load_config, load_config_for_model, preset_values
 
     if args.preset or args.config or find_run_config(args.model) or preset_values(args.model):
-        return load_config_for_model(args.model, args.preset, args.config, args.overrides)
+        config, source = load_config_for_model(args.model, args.preset, args.config,
+                                               args.overrides)
+        return validate_config(config), source
     if args.overrides:
         return load_config("quickstart", None, args.overrides), "quickstart + --set"
     return None, "no run config next to the model"

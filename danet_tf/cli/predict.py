@@ -26,7 +26,8 @@ from danet_tf.cli.options import (
     make_segmenter,
     save_png,
 )
-from danet_tf.config import check_config, load_config_for_model
+from danet_tf.cli.schema import validate_config
+from danet_tf.config import load_config_for_model
 from danet_tf.data.images import BadExampleError, read_rgb
 from danet_tf.deploy import visualize
 from danet_tf.deploy.loading import class_names_and_palette, resolve_model
@@ -59,7 +60,7 @@ def main(argv=None):
 
     args.model = resolve_model(args.model)
     config, _ = load_config_for_model(args.model, overrides=args.overrides)
-    check_config(config)
+    validate_config(config)
     segmenter, num_classes = make_segmenter(args, config)
     names, palette = class_names_and_palette(args.model, args.dataset, num_classes)
     os.makedirs(args.out, exist_ok=True)

@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 from danet_tf.cli import command
-from danet_tf.config import check_config, load_config
+from danet_tf.config import load_config
 from danet_tf.train.distribute import STRATEGIES
 
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -91,17 +91,12 @@ def adopt_initial_model(config, overrides):
 def check_before_training(config, mode):
     """Everything that can be checked before a file is touched: the config,
     the data, the run directory and the export folder."""
+    from danet_tf.cli.schema import validate_config
     from danet_tf.data.sources import check_data
     from danet_tf.deploy import layout
-    from danet_tf.models.dilated_resnet import BACKBONES
-    from danet_tf.models.head import head_kind
     from danet_tf.train.run_directory import check_run_directory, run_id
 
-    check_config(config)
-    head_kind(config.model.head)
-    if config.model.backbone not in BACKBONES:
-        raise ValueError(f"model.backbone must be one of {sorted(BACKBONES)}. "
-                         f"Received: {config.model.backbone!r}")
+    validate_config(config)
     if config.model.init_from:
         from danet_tf.models.presets import architecture_differences
 

@@ -25,6 +25,10 @@ def _drop_flag(image, mask, ok):
     return image, mask
 
 
+# `data.on_bad_example`: stop at a bad file, or skip it and list it at the end.
+ON_BAD_EXAMPLE = ("raise", "skip")
+
+
 def _read_folder_pairs(pairs, data, skips, known_size=False):
     """Dataset of checked pairs read with Pillow (see `folder.read_pair`).
 
@@ -34,10 +38,9 @@ def _read_folder_pairs(pairs, data, skips, known_size=False):
     """
     label_map = folder.label_map_for(data.source)
     skip = data.on_bad_example == "skip"
-    if data.on_bad_example not in ("raise", "skip"):
-        raise ValueError(
-            f"data.on_bad_example must be raise or skip. Received: {data.on_bad_example!r}"
-        )
+    if data.on_bad_example not in ON_BAD_EXAMPLE:
+        raise ValueError(f"data.on_bad_example must be one of {', '.join(ON_BAD_EXAMPLE)}. "
+                         f"Received: {data.on_bad_example!r}")
 
     def read(image_path, mask_path):
         image_path, mask_path = image_path.decode(), mask_path.decode()

@@ -88,6 +88,10 @@ def export_all(model, data, export_dir, name, version, formats, tflite_modes=exp
     512x512 for OpenVINO without a run config). `int8_scheme` and
     `max_miou_drop` are `quantize.quantize_openvino`'s.
     """
+    unknown = sorted(set(formats) - set(layout.GRAPH_FORMATS))
+    if unknown:
+        raise ValueError(f"unknown export formats {unknown}: expected some of "
+                         f"{', '.join(layout.GRAPH_FORMATS)}")
     if "openvino_int8" in formats:
         _check_int8_request(data, calibration_data, max_miou_drop, int8_scheme)
     net = export.inference_graph(model)

@@ -23,6 +23,11 @@ LAYOUT = (
     ("{name}.onnx", "ONNX (fused logits)"),
 )
 
+# `train.export_formats`: the `.keras` file and the inference-graph formats
+# (`export.py --formats`, `export_report.export_all`).
+GRAPH_FORMATS = ("saved_model", "tflite", "openvino", "openvino_int8", "onnx")
+EXPORT_FORMATS = ("keras", *GRAPH_FORMATS)
+
 
 def describe(export_dir="saved_models", name="<name>"):
     """The layout as lines `path  meaning`, for help texts and docs."""

@@ -46,14 +46,19 @@ def build_metrics(config):
     return SegmentationMetric(config.data.num_classes, name="miou")
 
 
+# `train.optimizer`: the official recipe (PyTorch-semantics SGD) or AdamW.
+OPTIMIZERS = ("sgd", "adamw")
+
+
 def build_optimizer(config):
     t = config.train
     total_steps = t.epochs * t.steps_per_epoch
     if t.optimizer == "adamw":
         schedule = PolyDecay(t.learning_rate, total_steps, t.poly_power, t.warmup_steps)
         return keras.optimizers.AdamW(schedule, weight_decay=t.weight_decay)
-    if t.optimizer != "sgd":
-        raise ValueError(f"train.optimizer must be sgd or adamw. Received: {t.optimizer!r}")
+    if t.optimizer not in OPTIMIZERS:
+        raise ValueError(f"train.optimizer must be one of {', '.join(OPTIMIZERS)}. "
+                         f"Received: {t.optimizer!r}")
     return official_optimizer(t.learning_rate, total_steps, t.poly_power, t.warmup_steps,
                               t.momentum, t.weight_decay, t.head_lr_multiplier)
 

@@ -116,6 +116,23 @@ def test_a_missing_data_directory_is_named_before_anything_moves(workdir, capsys
     assert {folder: _tree(workdir / folder) for folder in before} == before
 
 
+# A typo in each field whose values a registry holds, and what the line names.
+TYPOS = [("train.optimizer=sgdd", "train.optimizer must be one of sgd, adamw"),
+         ("train.export_formats=[keras, saved_modle]", "train.export_formats must be one of"),
+         ("data.on_bad_example=ignore", "data.on_bad_example must be one of raise, skip"),
+         ("model.head=danett", "model.head must be one of")]
+
+
+@pytest.mark.parametrize("intent", [[], ["--restart"]], ids=["same run", "restart"])
+@pytest.mark.parametrize("typo, words", TYPOS, ids=[t.split("=")[0] for t, _ in TYPOS])
+def test_a_typo_is_named_before_anything_moves(workdir, capsys, intent, typo, words):
+    before = {folder: _tree(workdir / folder) for folder in ("runs", "saved_models")}
+    err = _fails_with_one_line(capsys, train.main, [*TINY, *intent, "--set", typo])
+    assert words in err and typo.split("=")[1].strip("[]").split(", ")[-1] in err
+    assert {folder: _tree(workdir / folder) for folder in before} == before
+    assert sorted(os.listdir(workdir / "runs")) == ["danet_quickstart"]
+
+
 def test_class_names_must_match_the_class_count(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     err = _fails_with_one_line(capsys, train.main,
