@@ -93,6 +93,9 @@ class TrainConfig:
     jit: bool = False
     eval_every_epochs: int = 1
     export_formats: tuple = ("keras", "saved_model")  # + tflite, openvino, openvino_int8, onnx
+    # After exporting: a sample scene, its prediction and its attention
+    # pictures in <model_dir>/examples/ (the quick start's first look).
+    examples: bool = False
 
 
 @dataclasses.dataclass

@@ -176,6 +176,21 @@ def print_result(config, result, exports):
         print(f"{fmt:<{width}}{info['path']}{f' {extra}' if extra else ''}")
 
 
+def write_examples(config, keras_model):
+    """A sample scene, its prediction (colours, overlay) and its attention
+    pictures in `<model_dir>/examples/`, with the commands that made them."""
+    from danet_tf.cli import predict, visualize_attention
+
+    out = os.path.join(config.train.model_dir, "examples")
+    scene = predict.write_sample(os.path.join(out, "scene.png"))
+    predict.main([scene, "--model", keras_model, "--out", out])
+    visualize_attention.main([scene, "--model", keras_model, "--out",
+                              os.path.join(out, "attention")])
+    print(f"\nexamples      {out}/: scene_overlay.png, attention/sheet.png (training/predict.py "
+          "and training/visualize_attention.py made them; try them on your images)")
+    return out
+
+
 def interrupted(config):
     """The one line Ctrl-C leaves: where the last checkpoint is, and how to resume."""
     from danet_tf.train.callbacks import latest_checkpoint
@@ -203,6 +218,8 @@ def run(config, strategy="auto", mode="auto", export=False, verbose=1):
     exports = export_if_new(config, result, export)
     if result.is_chief and verbose:
         print_result(config, result, exports)
+    if result.is_chief and config.train.examples and "keras_model" in exports:
+        write_examples(config, exports["keras_model"]["path"])
     summary = {**dataclasses.asdict(result), "exports": exports,
                "keras_model": exports.get("keras_model", {}).get("path")}
     return summary, session.model

@@ -97,6 +97,17 @@ def test_restart_moves_the_run_and_its_exports_aside_together(workdir, capsys):
     assert _versions(workdir / EXPORTS) == ["1"]
 
 
+def test_the_quick_start_ends_with_a_prediction_and_attention_pictures(finished_run):
+    import numpy as np
+    from PIL import Image
+
+    examples = finished_run / RUN / "examples"
+    classes = np.asarray(Image.open(examples / "scene_classes.png"))
+    assert classes.shape == (256, 256) and classes.max() < 6
+    for picture in ("scene_color.png", "scene_overlay.png", "attention/sheet.png"):
+        assert Image.open(examples / picture).size[0] >= 256, picture
+
+
 def test_another_run_under_the_same_name_is_refused(workdir, capsys):
     before = _tree(workdir / "saved_models")
     err = _fails_with_one_line(capsys, train.main, [*TINY, "--model-dir", "runs/other"])
