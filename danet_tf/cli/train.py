@@ -177,17 +177,21 @@ def print_result(config, result, exports):
 
 
 def write_examples(config, keras_model):
-    """A sample scene, its prediction (colours, overlay) and its attention
-    pictures in `<model_dir>/examples/`, with the commands that made them."""
+    """A sample scene, its prediction (colours, overlay) and, for DANet's head
+    (both attention modules), its attention pictures in
+    `<model_dir>/examples/`, with the commands that made them."""
     from danet_tf.cli import predict, visualize_attention
 
     out = os.path.join(config.train.model_dir, "examples")
     scene = predict.write_sample(os.path.join(out, "scene.png"))
     predict.main([scene, "--model", keras_model, "--out", out])
-    visualize_attention.main([scene, "--model", keras_model, "--out",
-                              os.path.join(out, "attention")])
-    print(f"\nexamples      {out}/: scene_overlay.png, attention/sheet.png (training/predict.py "
-          "and training/visualize_attention.py made them; try them on your images)")
+    made = "scene_overlay.png (training/predict.py"
+    if config.model.head == "danet":
+        visualize_attention.main([scene, "--model", keras_model, "--out",
+                                  os.path.join(out, "attention")])
+        made = "scene_overlay.png, attention/sheet.png (training/predict.py and " \
+               "training/visualize_attention.py"
+    print(f"\nexamples      {out}/: {made} made them; try them on your images)")
     return out
 
 
