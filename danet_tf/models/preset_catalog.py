@@ -1,52 +1,30 @@
 """The named trained DANets: mmsegmentation's 16 released checkpoints.
 
-Each entry is read from mmsegmentation 1.2.2's `configs/danet/metafile.yaml`
+Each entry of `preset_catalog.csv` is read from mmsegmentation 1.2.2's `configs/danet/metafile.yaml`
 (config name, weights URL, mIoU on the val split, single scale and with
 multi-scale + flip where reported) and its config files (dataset, crop,
 test protocol). The 8 hex digits before `.pth` in each file name are the
 start of the file's SHA-256, which a download must match.
 """
 
+import csv
 import dataclasses
+import os
 import re
 
 MMSEG_URL = "https://download.openmmlab.com/mmsegmentation/v0.5/danet/"
 
-# (mmseg config name, file under MMSEG_URL, mIoU, mIoU ms+flip or None)
-MMSEG_CONFIGS = {name: (path, miou, miou_ms) for name, path, miou, miou_ms in [
-    ("danet_r50-d8_4xb2-40k_cityscapes-512x1024",
-     "danet_r50-d8_512x1024_40k_cityscapes/danet_r50-d8_512x1024_40k_cityscapes_20200605_191324-c0dbfa5f.pth", 78.74, None),  # noqa: E501
-    ("danet_r101-d8_4xb2-40k_cityscapes-512x1024",
-     "danet_r101-d8_512x1024_40k_cityscapes/danet_r101-d8_512x1024_40k_cityscapes_20200605_200831-c57a7157.pth", 80.52, None),  # noqa: E501
-    ("danet_r50-d8_4xb2-40k_cityscapes-769x769",
-     "danet_r50-d8_769x769_40k_cityscapes/danet_r50-d8_769x769_40k_cityscapes_20200530_025703-76681c60.pth", 78.88, 80.62),  # noqa: E501
-    ("danet_r101-d8_4xb2-40k_cityscapes-769x769",
-     "danet_r101-d8_769x769_40k_cityscapes/danet_r101-d8_769x769_40k_cityscapes_20200530_025717-dcb7fd4e.pth", 79.88, 81.47),  # noqa: E501
-    ("danet_r50-d8_4xb2-80k_cityscapes-512x1024",
-     "danet_r50-d8_512x1024_80k_cityscapes/danet_r50-d8_512x1024_80k_cityscapes_20200607_133029-2bfa2293.pth", 79.34, None),  # noqa: E501
-    ("danet_r101-d8_4xb2-80k_cityscapes-512x1024",
-     "danet_r101-d8_512x1024_80k_cityscapes/danet_r101-d8_512x1024_80k_cityscapes_20200607_132918-955e6350.pth", 80.41, None),  # noqa: E501
-    ("danet_r50-d8_4xb2-80k_cityscapes-769x769",
-     "danet_r50-d8_769x769_80k_cityscapes/danet_r50-d8_769x769_80k_cityscapes_20200607_132954-495689b4.pth", 79.27, 80.96),  # noqa: E501
-    ("danet_r101-d8_4xb2-80k_cityscapes-769x769",
-     "danet_r101-d8_769x769_80k_cityscapes/danet_r101-d8_769x769_80k_cityscapes_20200607_132918-f3a929e7.pth", 80.47, 82.02),  # noqa: E501
-    ("danet_r50-d8_4xb4-80k_ade20k-512x512",
-     "danet_r50-d8_512x512_80k_ade20k/danet_r50-d8_512x512_80k_ade20k_20200615_015125-edb18e08.pth", 41.66, 42.90),  # noqa: E501
-    ("danet_r101-d8_4xb4-80k_ade20k-512x512",
-     "danet_r101-d8_512x512_80k_ade20k/danet_r101-d8_512x512_80k_ade20k_20200615_015126-d0357c73.pth", 43.64, 45.19),  # noqa: E501
-    ("danet_r50-d8_4xb4-160k_ade20k-512x512",
-     "danet_r50-d8_512x512_160k_ade20k/danet_r50-d8_512x512_160k_ade20k_20200616_082340-9cb35dcd.pth", 42.45, 43.25),  # noqa: E501
-    ("danet_r101-d8_4xb4-160k_ade20k-512x512",
-     "danet_r101-d8_512x512_160k_ade20k/danet_r101-d8_512x512_160k_ade20k_20200616_082348-23bf12f9.pth", 44.17, 45.02),  # noqa: E501
-    ("danet_r50-d8_4xb4-20k_voc12aug-512x512",
-     "danet_r50-d8_512x512_20k_voc12aug/danet_r50-d8_512x512_20k_voc12aug_20200618_070026-9e9e3ab3.pth", 74.45, 75.69),  # noqa: E501
-    ("danet_r101-d8_4xb4-20k_voc12aug-512x512",
-     "danet_r101-d8_512x512_20k_voc12aug/danet_r101-d8_512x512_20k_voc12aug_20200618_070026-d48d23b2.pth", 76.02, 77.23),  # noqa: E501
-    ("danet_r50-d8_4xb4-40k_voc12aug-512x512",
-     "danet_r50-d8_512x512_40k_voc12aug/danet_r50-d8_512x512_40k_voc12aug_20200613_235526-426e3a64.pth", 76.37, 77.29),  # noqa: E501
-    ("danet_r101-d8_4xb4-40k_voc12aug-512x512",
-     "danet_r101-d8_512x512_40k_voc12aug/danet_r101-d8_512x512_40k_voc12aug_20200613_223031-788e232a.pth", 76.51, 77.32),  # noqa: E501
-]}
+# config name -> (file under MMSEG_URL, mIoU, mIoU ms+flip or None), from
+# preset_catalog.csv (package data).
+def _read_catalogue():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "preset_catalog.csv")
+    with open(path, newline="") as f:
+        return {row["config"]: (row["file"], float(row["miou"]),
+                                float(row["miou_ms_flip"]) if row["miou_ms_flip"] else None)
+                for row in csv.DictReader(f)}
+
+
+MMSEG_CONFIGS = _read_catalogue()
 
 # mmseg dataset name in a config name -> (this project's data preset, classes,
 # test-time keep-ratio resize scale (long, short) of its test pipeline).

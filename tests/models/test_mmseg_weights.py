@@ -65,3 +65,40 @@ def test_mismatches_are_listed():
     assert "1 missing: decode_head.pam.gamma.scale" in message
     assert "1 unexpected: decode_head.extra.weight" in message
     assert "decode_head.conv_seg.weight: checkpoint (7, 512, 1, 1)" in message
+
+
+@pytest.mark.backend_independent
+def test_the_catalogue_is_mmsegs_metafile_and_configs():
+    """Names, URLs and scores from configs/danet/metafile.yaml; dataset,
+    classes, crop and test protocol from each config file."""
+    import os
+
+    import yaml
+    from mmengine import Config
+
+    from danet_tf.models.preset_catalog import catalogue
+    from danet_tf.testing.mmseg_reference import config_path
+
+    path = os.path.join(os.path.dirname(config_path(next(iter(MMSEG_CONFIGS)))), "metafile.yaml")
+    with open(path) as f:
+        models = {m["Name"]: m for m in yaml.safe_load(f)["Models"]}
+    assert sorted(models) == sorted(MMSEG_CONFIGS)
+    for spec in catalogue():
+        entry, config = models[spec.name], Config.fromfile(config_path(spec.name))
+        results = entry["Results"]  # a mapping, or a list of them
+        metrics = (results[0] if isinstance(results, list) else results)["Metrics"]
+        assert spec.url == entry["Weights"] and spec.url.endswith(f"-{spec.sha256_prefix}.pth")
+        assert (spec.miou, spec.miou_ms_flip) == (metrics["mIoU"], metrics.get("mIoU(ms+flip)"))
+        model = config.model
+        assert spec.num_classes == model.decode_head.num_classes
+        assert spec.backbone == f"resnet{model.backbone.depth}"
+        assert spec.crop_size == tuple(config.crop_size)
+        assert spec.protocol.align_corners == model.decode_head.align_corners
+        resize = next(t for t in config.test_pipeline if t["type"] == "Resize")
+        assert resize["keep_ratio"] and spec.protocol.scale == tuple(resize["scale"])
+        test_cfg = model.test_cfg
+        if test_cfg["mode"] == "slide":
+            assert (spec.protocol.crop, spec.protocol.stride) == (
+                tuple(test_cfg["crop_size"]), tuple(test_cfg["stride"]))
+        else:
+            assert test_cfg["mode"] == "whole" and spec.protocol.crop is None
