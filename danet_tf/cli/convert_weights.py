@@ -6,6 +6,8 @@ Official DANet checkpoint (junfu1115/DANet) -> a .keras model:
         --num-classes 19 --multi-grid \
         --out saved_models/danet101_cityscapes/danet101_cityscapes.keras
 
+(an --out without .keras writes a preset directory, for DANet.from_preset and --model).
+
 mmsegmentation DANet checkpoint -> a .keras model (with a config.json beside it
 that records the dataset, class names and mmseg's test protocol, for evaluate.py)
 or, for an --out without .keras, a preset directory (DANet.from_preset):
@@ -28,6 +30,7 @@ Every missing, unexpected or mis-shaped tensor is listed and nothing is written.
 
 import argparse
 import json
+import os
 
 from danet_tf.cli import command
 
@@ -61,14 +64,21 @@ def main(argv=None):
         load_torchvision_backbone,
     )
 
+    if args.kind == "danet" and not args.out.endswith(".keras") and os.path.isdir(args.out) \
+            and os.listdir(args.out):
+        raise FileExistsError(f"{args.out} exists and is not empty; choose a new directory.")
     state = load_torch_state_dict(args.checkpoint)
     if args.kind == "danet":
-        if not args.out.endswith(".keras"):
-            raise SystemExit("--out must end with .keras")
         model = DANet(args.num_classes, backbone=args.backbone, output_stride=args.output_stride,
                       multi_grid=args.multi_grid)
         names = load_official_danet(model, state)
-        export_keras(model, args.out)
+        if args.out.endswith(".keras"):
+            export_keras(model, args.out)
+        else:  # a preset directory, evaluated with the official protocol
+            from danet_tf.models.presets import save_to_preset
+
+            save_to_preset(model, args.out, {"source": {
+                "format": "official DANet", "checkpoint": os.path.basename(args.checkpoint)}})
     else:
         if not args.out.endswith(".weights.h5"):
             raise SystemExit("--out must end with .weights.h5")
@@ -83,7 +93,6 @@ def convert_mmseg(args):
     """An mmseg checkpoint to `--out`: a `.keras` file and its config.json, or
     a preset directory. Everything is checked before anything is written."""
     import dataclasses
-    import os
 
     from danet_tf.config import load_config, stated_values, update
     from danet_tf.deploy.export import export_keras

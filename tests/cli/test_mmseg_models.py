@@ -120,3 +120,23 @@ def test_training_starts_from_a_preset_with_its_architecture(checkpoint, tmp_pat
         started = session.model.get_layer(name).get_weights()
         same = [np.array_equal(a, b) for a, b in zip(trained, started) if a.shape == b.shape]
         assert len(same) == len(trained) - (6 if name == "head" else 0) and all(same)
+
+
+def test_an_official_checkpoint_converts_to_a_preset(tmp_path):
+    import torch
+
+    from danet_tf.testing.torch_danet import DANet as TorchDANet
+    from danet_tf.testing.torch_danet import randomize
+
+    reference = randomize(TorchDANet(num_classes=5))
+    path = str(tmp_path / "official.pth.tar")
+    torch.save({"epoch": 1, "state_dict": reference.state_dict()}, path)
+    preset = str(tmp_path / "preset")
+    convert_weights.main(["danet", path, "--backbone", "resnet50", "--num-classes", "5",
+                          "--out", preset])
+    assert preset_metadata(preset)["source"]["format"] == "official DANet"
+    images = np.random.default_rng(0).normal(size=(1, 3, 34, 45)).astype("float32")
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(images))[0].permute(0, 2, 3, 1).numpy()
+    got = DANet.from_preset(preset).predict(np.transpose(images, (0, 2, 3, 1)), verbose=0)
+    assert np.max(np.abs(got["logits"] - expected)) <= 1e-4 * np.max(np.abs(expected))
