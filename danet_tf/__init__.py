@@ -1,12 +1,13 @@
 """danet_tf: DANet (Dual Attention Network) for Keras 3.
 
 The package root exposes the backend-agnostic model core
-(`danet_tf.models`: `DANet`, `PositionAttention`, `ChannelAttention`,
+(`danet_tf.models`: `DANet` with its `compile()` recipe (losses, metrics,
+optimizer) and presets, `PositionAttention`, `ChannelAttention`,
 `DANetHead`, `DilatedResNet`, `ResizeLike`, `fold_batch_norm`, `normalize`,
-...); importing it does not import TensorFlow. The TensorFlow-side parts
-live in `danet_tf.data` (tf.data), `danet_tf.train` (losses, metrics,
-optimiser, the `fit` trainer) and `danet_tf.deploy` (export, inference,
-evaluation, pictures).
+`preset_metadata`, ...); importing it does not import TensorFlow. The
+TensorFlow-side parts live in `danet_tf.data` (tf.data), `danet_tf.train`
+(the task seams, the `fit` trainer, run directories) and `danet_tf.deploy`
+(export, inference, evaluation, pictures).
 """
 
 from danet_tf.models import *  # noqa: F403  (the public API is the model core's)

@@ -19,10 +19,9 @@ def cpu_has_native_bfloat16(cpuinfo="/proc/cpuinfo"):
     """Whether this CPU has bfloat16 matrix units (AMX-BF16), where bfloat16
     inference is faster than float32.
 
-    AVX512-BF16 alone is not enough: on a 2-core Xeon with `avx512_bf16` and
-    no `amx_bf16`, DANet-101 at 512x512 ran slower in bfloat16 than in float32
-    in Keras (1.4x), OpenVINO (1.7x) and PyTorch autocast (1.7x)
-    (`benchmarks/run.py --only official`).
+    AVX512-BF16 alone is not enough: without `amx_bf16`, bfloat16 ran slower
+    than float32 in Keras, OpenVINO and PyTorch (docs/performance.md,
+    "Design choices measured").
     """
     try:
         with open(cpuinfo) as f:
@@ -107,11 +106,10 @@ def compiled_logits_fn(net):
     """`net` as a NumPy-in, NumPy-out callable for `(B, H, W, 3)` of any size.
 
     On TensorFlow it is traced once as a graph for every batch and size, so
-    that Grappler fuses conv + bias + ReLU (an eager call runs op by op).
-    DANet-101 at 512x512 on a 2-core Xeon (avx512_bf16, no AMX): eager 4.1 s, graph
-    2.8-3.1 s. Freezing the weights into constants was faster still at
-    512x512 (2.35-2.8 s) but tripled the peak memory at 1024x2048 (6.6 GB
-    against 2.2 GB), so the graph keeps its variables.
+    that Grappler fuses conv + bias + ReLU (an eager call runs op by op). The
+    graph keeps its variables: weights frozen into constants were a little
+    faster but tripled the peak memory at 1024x2048 (docs/performance.md,
+    "Design choices measured").
     """
     if keras.backend.backend() != "tensorflow":
         return lambda x: keras.ops.convert_to_numpy(net(x, training=False))

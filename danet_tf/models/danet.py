@@ -221,8 +221,8 @@ class DANet(keras.Model):
                 bfloat16 (float32 weights, the `mixed_bfloat16` policy; the
                 attention's energies and softmax stay float32) on a copy of
                 the weights; inputs and logits stay float32. Fast on CPUs
-                with AMX and on TPUs; slower elsewhere (AVX512-BF16 alone
-                measured slower than float32).
+                with AMX and on TPUs; slower elsewhere, AVX512-BF16
+                included (docs/performance.md).
         """
         model = self.with_precision(precision)
         if fold_batch_norm:
