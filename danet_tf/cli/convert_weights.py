@@ -58,15 +58,15 @@ def main(argv=None):
     from danet_tf.deploy.export import export_keras
     from danet_tf.files import atomic_path
     from danet_tf.models.dilated_resnet import BACKBONES, DilatedResNet
+    from danet_tf.models.presets import check_new_preset_dir
     from danet_tf.models.weights import (
         load_official_danet,
         load_torch_state_dict,
         load_torchvision_backbone,
     )
 
-    if args.kind == "danet" and not args.out.endswith(".keras") and os.path.isdir(args.out) \
-            and os.listdir(args.out):
-        raise FileExistsError(f"{args.out} exists and is not empty; choose a new directory.")
+    if args.kind == "danet" and not args.out.endswith(".keras"):
+        check_new_preset_dir(args.out)
     state = load_torch_state_dict(args.checkpoint)
     if args.kind == "danet":
         model = DANet(args.num_classes, backbone=args.backbone, output_stride=args.output_stride,
@@ -98,7 +98,11 @@ def convert_mmseg(args):
     from danet_tf.deploy.export import export_keras
     from danet_tf.files import write_text
     from danet_tf.models.preset_catalog import mmseg_protocol
-    from danet_tf.models.presets import convert_mmseg_checkpoint, save_to_preset
+    from danet_tf.models.presets import (
+        check_new_preset_dir,
+        convert_mmseg_checkpoint,
+        save_to_preset,
+    )
 
     if args.config:
         mmseg_protocol(args.config)  # a bad name fails before the checkpoint is read
@@ -107,8 +111,8 @@ def convert_mmseg(args):
     if keras_file and os.path.exists(config_path):
         raise FileExistsError(f"{config_path} exists (another model's config): choose an --out "
                               "in a new directory.")
-    if not keras_file and os.path.isdir(args.out) and os.listdir(args.out):
-        raise FileExistsError(f"{args.out} exists and is not empty; choose a new directory.")
+    if not keras_file:
+        check_new_preset_dir(args.out)
     model, metadata = convert_mmseg_checkpoint(args.checkpoint, args.config)
     if keras_file:
         dataset, values = stated_values(model.get_config(), metadata)

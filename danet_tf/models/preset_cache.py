@@ -5,11 +5,11 @@
 
 `<cache>` is `$DANET_TF_CACHE`, else `~/.cache/danet_tf`. Only a name the
 user asks for is fetched (the only network use of the package besides
-Keras' ImageNet weights). The checkpoint streams to a temporary file while
-its SHA-256 is computed; a short read, a hash that does not start with the
-catalogue's prefix, or a failed write (a full disk) removes the temporary
-file and raises `PresetDownloadError` in one line, so the cache holds only
-whole, checked presets. The checkpoint is deleted once converted.
+Keras' ImageNet weights). The checkpoint streams to a temporary file
+(`files.atomic_path`) while its SHA-256 is computed; a short read, a hash
+that does not start with the catalogue's prefix, or a failed write (a full
+disk) removes the temporary file and raises `PresetDownloadError` in one
+line, so the cache holds only whole, checked presets. The checkpoint is deleted once converted.
 """
 
 import hashlib
@@ -20,6 +20,7 @@ import sys
 import urllib.error
 import urllib.request
 
+from danet_tf.files import atomic_path
 from danet_tf.models.preset_catalog import preset_spec
 from danet_tf.models.presets import convert_mmseg_checkpoint, is_preset_dir, save_to_preset
 
@@ -58,35 +59,33 @@ def fetch_preset(spec, cache_dir=None):
         metadata["reported_miou"] = {"val": spec.miou, "val_ms_flip": spec.miou_ms_flip}
         save_to_preset(model, target, metadata)
     finally:
-        _remove(checkpoint)
+        if os.path.exists(checkpoint):
+            os.remove(checkpoint)
     print(f"preset {spec.name}: converted into {target}", file=sys.stderr)
     return target
 
 
 def download(url, path, sha256_prefix):
-    """Streams `url` to `path` (via `path.part`), checking length and hash."""
+    """Streams `url` to `path` (via a temporary file beside it), checking
+    its length and hash before the file takes its name."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    partial = path + ".part"
     try:
-        with urllib.request.urlopen(url, timeout=60) as response:
+        with urllib.request.urlopen(url, timeout=60) as response, atomic_path(path) as partial:
             expected = int(response.headers.get("Content-Length") or 0)
             _check_space(os.path.dirname(path), expected, url)
             print(f"downloading {url} ({expected / 1e6:.0f} MB)", file=sys.stderr)
             digest, received = _copy(response, partial)
-        if expected and received != expected:
-            raise PresetDownloadError(
-                f"{url}: the download stopped after {received} of {expected} bytes; "
-                "nothing was cached, try again.")
-        if not digest.startswith(sha256_prefix):
-            raise PresetDownloadError(
-                f"{url}: SHA-256 {digest[:16]}... does not start with {sha256_prefix}, the "
-                "catalogue's; the file is not the released checkpoint, nothing was cached.")
-        os.replace(partial, path)
+            if expected and received != expected:
+                raise PresetDownloadError(
+                    f"{url}: the download stopped after {received} of {expected} bytes; "
+                    "nothing was cached, try again.")
+            if not digest.startswith(sha256_prefix):
+                raise PresetDownloadError(
+                    f"{url}: SHA-256 {digest[:16]}... does not start with {sha256_prefix}, the "
+                    "catalogue's; the file is not the released checkpoint, nothing was cached.")
     except PresetDownloadError:
-        _remove(partial)
         raise
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as error:
-        _remove(partial)
         reason = (getattr(error, "reason", None) or getattr(error, "strerror", None)
                   or f"{type(error).__name__}: {error}")
         raise PresetDownloadError(f"{url}: download failed ({reason}); nothing was cached."
@@ -110,8 +109,3 @@ def _check_space(directory, size, url):
         raise PresetDownloadError(
             f"{url}: needs about {size * SPACE_FACTOR / 1e6:.0f} MB in {directory}, "
             f"{free / 1e6:.0f} MB free; set DANET_TF_CACHE to a larger disk.")
-
-
-def _remove(path):
-    if os.path.exists(path):
-        os.remove(path)

@@ -49,8 +49,7 @@ def save_to_preset(model, directory, metadata=None):
 
     Refuses an existing non-empty `directory`: a preset is never overwritten.
     """
-    if os.path.isdir(directory) and os.listdir(directory):
-        raise FileExistsError(f"{directory} exists and is not empty; choose a new directory.")
+    check_new_preset_dir(directory)
     from danet_tf import __version__
 
     record = {
@@ -69,6 +68,12 @@ def save_to_preset(model, directory, metadata=None):
         with open(os.path.join(tmp, METADATA_FILE), "w") as f:
             json.dump(record, f, indent=2, default=list)
     return directory
+
+
+def check_new_preset_dir(directory):
+    """Refuses a `directory` that holds anything (a preset is never overwritten)."""
+    if os.path.isdir(directory) and os.listdir(directory):
+        raise FileExistsError(f"{directory} exists and is not empty; choose a new directory.")
 
 
 def preset_metadata(directory):
