@@ -3,7 +3,7 @@
     python training/batch_predict.py --input 'photos/*.jpg' --output preds/ \
         --model saved_models/danet_quickstart/danet_quickstart.keras \
         [--masks 'labels/*.png'] [--crop 512 --scales 0.75 1.0 1.25 --flip] \
-        [--precision float32] [--overwrite] [Beam options, e.g. --runner DataflowRunner ...]
+        [--precision auto] [--overwrite] [Beam options, e.g. --runner DataflowRunner ...]
 
 --model takes a .keras file, a SavedModel version directory or an OpenVINO .xml.
 Without --runner the pipeline runs here, offline, on --workers processes

@@ -6,10 +6,11 @@ import numpy as np
 from PIL import Image
 
 from danet_tf.config import PROTOCOLS
-from danet_tf.deploy.inference import Segmenter
-from danet_tf.deploy.loading import PRECISIONS, load_logits_fn
+from danet_tf.deploy.inference import STRIDE_RATE, Segmenter
+from danet_tf.deploy.loading import load_logits_fn
 from danet_tf.deploy.mmseg_inference import MMSegSegmenter
 from danet_tf.files import atomic_path
+from danet_tf.models.precision import CHOICES
 
 
 def add_inference_args(parser, model_required=True):
@@ -20,16 +21,17 @@ def add_inference_args(parser, model_required=True):
                         help="test protocol: official (DANet's; the default) or mmseg (what an "
                              "mmseg conversion records, its windows from eval.*)")
     parser.add_argument("--crop", type=int, help="sliding-window size (default: whole image)")
-    parser.add_argument("--stride-rate", type=float, default=2 / 3)
+    parser.add_argument("--stride-rate", type=float, default=STRIDE_RATE)
     parser.add_argument("--scales", type=float, nargs="+", default=[1.0])
     parser.add_argument("--base-size", type=int, help="long side at scale 1.0")
     parser.add_argument("--flip", action="store_true")
     parser.add_argument("--batch-size", type=int, default=4,
                         help="most images per model call (a window and its flip are two); "
                              "default 4")
-    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
-                        help="compute precision of a .keras model (bfloat16: fast on CPUs with "
-                             "AMX, slower than float32 without it)")
+    parser.add_argument("--precision", choices=CHOICES, default="auto",
+                        help="auto (default): the int8 IR exported with the model, else "
+                             "bfloat16 on CPUs with AMX, else float32 (says which); or a "
+                             "compute precision of a .keras model")
 
 
 def make_segmenter(args, config):

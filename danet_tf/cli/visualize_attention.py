@@ -141,9 +141,7 @@ def main(argv=None):
     logits = model.inference_model()(normalize(image)[None], training=False)
     classes = keras.ops.convert_to_numpy(keras.ops.cast(logits, "float32"))[0].argmax(-1)
     names, palette = class_names_and_palette(args.model, args.dataset, int(logits.shape[-1]))
-    head = model.get_layer("head")
-    pam_gamma = float(keras.ops.convert_to_numpy(head.get_layer("sa").gamma)[0])
-    cam_gamma = float(keras.ops.convert_to_numpy(head.get_layer("sc").gamma)[0])
+    pam_gamma, cam_gamma = model.gammas()["pam"], model.gammas()["cam"]
     class_id = pick_class(args.cam_class, names, classes)
     responses = visualize.channel_responses(model, image, classes, class_id)
 

@@ -18,7 +18,8 @@ from typing import NamedTuple
 import numpy as np
 from apache_beam.ml.inference.base import KeyedModelHandler, ModelHandler, PredictionResult
 
-from danet_tf.deploy.loading import PRECISIONS
+from danet_tf.deploy.inference import STRIDE_RATE
+from danet_tf.models.precision import CHOICES, check_precision
 
 
 class Segmentation(NamedTuple):
@@ -84,7 +85,8 @@ class DANetModelHandler(ModelHandler):
 
     Args:
         model_path: str. `.keras` file, SavedModel directory or OpenVINO `.xml`.
-        precision: `"float32"` or `"bfloat16"` (as `danet-predict --precision`).
+        precision: `"auto"`, `"float32"` or `"bfloat16"` (as `danet-predict
+            --precision`).
         crop_size, stride_rate, scales, flip, base_size, batch_size: the
             `Segmenter` options (`danet-predict --crop ...`).
         max_batch_images: int. Most images per `run_inference` call.
@@ -92,11 +94,10 @@ class DANetModelHandler(ModelHandler):
             (default: all cores).
     """
 
-    def __init__(self, model_path, precision="float32", crop_size=None, stride_rate=2 / 3,
+    def __init__(self, model_path, precision="auto", crop_size=None, stride_rate=STRIDE_RATE,
                  scales=(1.0,), flip=False, base_size=None, batch_size=4, max_batch_images=8,
                  threads=None):
-        if precision not in PRECISIONS:
-            raise ValueError(f"--precision must be one of {PRECISIONS}. Received: {precision!r}")
+        check_precision(precision, CHOICES)
         super().__init__(min_batch_size=1, max_batch_size=max_batch_images)
         self.model_path = model_path
         self.precision = precision

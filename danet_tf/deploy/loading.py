@@ -8,27 +8,18 @@ import numpy as np
 
 from danet_tf.config import load_config_for_model
 from danet_tf.data.catalog import class_names_for, palette_for
-from danet_tf.models.danet import PRECISIONS
+from danet_tf.deploy import layout
+from danet_tf.models.precision import (
+    CHOICES,
+    check_precision,
+    cpu_flags,
+    cpu_has_native_bfloat16,
+    int8_class,
+)
 from danet_tf.models.preset_catalog import MMSEG_CONFIGS
 from danet_tf.models.presets import is_preset_dir, load_preset, preset_metadata
 
 _warned = []
-
-
-def cpu_has_native_bfloat16(cpuinfo="/proc/cpuinfo"):
-    """Whether this CPU has bfloat16 matrix units (AMX-BF16), where bfloat16
-    inference is faster than float32.
-
-    AVX512-BF16 alone is not enough: without `amx_bf16`, bfloat16 ran slower
-    than float32 in Keras, OpenVINO and PyTorch (docs/performance.md,
-    "Design choices measured").
-    """
-    try:
-        with open(cpuinfo) as f:
-            flags = set(f.read().split())
-    except OSError:
-        return False
-    return "amx_bf16" in flags
 
 
 def warn_if_bfloat16_is_emulated(precision):
@@ -39,8 +30,54 @@ def warn_if_bfloat16_is_emulated(precision):
               "slower than float32 here.", file=sys.stderr)
 
 
-def load_logits_fn(path, precision="float32", static_shapes=True):
+def exported_int8_ir(path):
+    """The int8 OpenVINO IR exported with the model at `path`, or `None`: the
+    `<name>_int8.xml` beside an `.xml`, or for an export folder's
+    `<name>.keras` the one of the folder's newest version (the version the
+    `.keras` file was written with)."""
+    if path.endswith("_int8.xml"):
+        return path
+    if path.endswith(".xml"):
+        candidate = path[:-len(".xml")] + "_int8.xml"
+        return candidate if os.path.exists(candidate) else None
+    if not path.endswith(".keras"):
+        return None
+    folder = os.path.dirname(os.path.abspath(path))
+    name = os.path.basename(path)[:-len(".keras")]
+    export_dir = os.path.dirname(folder)
+    if os.path.basename(folder) != name:
+        return None
+    newest = layout.next_version(export_dir, name) - 1
+    candidate = os.path.join(layout.openvino_dir(export_dir, name, newest), f"{name}_int8.xml")
+    return candidate if newest > 0 and os.path.exists(candidate) else None
+
+
+def choose_precision(path, precision="auto", flags=None):
+    """`(path, precision, reason)`: what `--precision` asks for, or for
+    `"auto"` the fastest path this CPU has among what the model offers: the
+    int8 IR where one was exported, else bfloat16 with AMX-BF16 (a Keras
+    model), else float32. `reason` is one line (`None` unless `"auto"`)."""
+    check_precision(precision, CHOICES)
+    if precision != "auto":
+        return path, precision, None
+    flags = cpu_flags() if flags is None else flags
+    int8 = exported_int8_ir(path)
+    if int8:
+        return int8, "float32", (f"int8 OpenVINO IR {int8} (exported with the model; this CPU: "
+                                 f"{int8_class(flags)})")
+    keras_model = path.endswith(".keras") or is_preset_dir(path)
+    if keras_model and "amx_bf16" in flags:
+        return path, "bfloat16", "bfloat16 (this CPU has AMX-BF16 and no int8 IR was exported)"
+    why = "this CPU has no AMX-BF16" if keras_model else "it runs as exported"
+    return path, "float32", f"float32 (no int8 IR exported with the model; {why})"
+
+
+def load_logits_fn(path, precision="auto", static_shapes=True):
     """A callable normalised `(B, H, W, 3)` float32 -> logits, and the class count.
+
+    `precision="auto"` runs what `choose_precision` picks and says so in one
+    line on stderr; `"float32"` or `"bfloat16"` runs the model at `path` at
+    that precision.
 
     Accepts a `.keras` file (the fused-logits branch of `DANet`, at
     `precision`), a SavedModel directory written by `danet_tf.deploy.export`
@@ -51,8 +88,9 @@ def load_logits_fn(path, precision="float32", static_shapes=True):
     input shape (`static_shapes`, see `openvino_runtime.OpenVinoLogits`) or
     once for all shapes (`static_shapes=False`).
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"--precision must be one of {PRECISIONS}. Received: {precision!r}")
+    path, precision, reason = choose_precision(path, precision)
+    if reason:
+        print(f"precision auto: {reason}", file=sys.stderr)
     if os.path.isdir(path) and not is_preset_dir(path):
         if precision != "float32":
             raise ValueError(f"{path}: a SavedModel runs at the precision it was exported with; "

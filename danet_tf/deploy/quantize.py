@@ -32,6 +32,8 @@ from PIL import Image
 from danet_tf.deploy import openvino_runtime
 
 SCHEMES = ("ignore_matmul", "transformer")
+# The scheme `openvino_int8` uses unless told (docs/deployment.md, "int8 on trained weights").
+DEFAULT_SCHEME = "ignore_matmul"
 ATTENTION_OPS = ("MatMul", "ScaledDotProductAttention", "ReduceMax", "Subtract")
 DEFAULT_CALIBRATION_IMAGES = 300
 
@@ -108,7 +110,7 @@ def _validation_fn(num_classes):
     return validate
 
 
-def quantize_openvino(xml, target, calibration, scheme="ignore_matmul", validation=None,
+def quantize_openvino(xml, target, calibration, scheme=DEFAULT_SCHEME, validation=None,
                       max_miou_drop=None, num_classes=None):
     """Writes the int8 IR of the float32 IR `xml` to `target` (`.xml` + `.bin`).
 
@@ -136,10 +138,16 @@ def quantize_openvino(xml, target, calibration, scheme="ignore_matmul", validati
             raise ValueError("--max-miou-drop needs val images with labels: pass --preset or "
                              "--config with the run's data.")
         images, labels = validation
+        # NNCF compiles the model it validates as it is given; an int8 model
+        # compiled with dynamic height and width gives wrong class maps on the
+        # CPU, so the search runs on the validation size and the result is made
+        # dynamic again (deployment compiles it per input shape).
+        model.reshape([-1, *np.shape(images)[1:3], 3])
         quantized = nncf.quantize_with_accuracy_control(
             model, dataset, nncf.Dataset(list(zip(images, labels))),
             validation_fn=_validation_fn(num_classes), max_drop=float(max_miou_drop),
             drop_type=nncf.DropType.ABSOLUTE, subset_size=len(calibration), **options)
+        quantized.reshape([-1, -1, -1, 3])
     # Float parts stay float32, as in the float32 IR (OpenVINO would store them as fp16).
     ov.save_model(quantized, target, compress_to_fp16=False)
     return target

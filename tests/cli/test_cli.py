@@ -30,9 +30,7 @@ SMALL = ["data.synthetic_val_size=6", "data.synthetic_image_size=48", "data.eval
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
     model = DANet(6, backbone="resnet18")
-    head = model.get_layer("head")
-    head.get_layer("sa").gamma.assign([0.4])
-    head.get_layer("sc").gamma.assign([0.4])
+    model.set_gammas(pam=0.4, cam=0.4)
     path = str(tmp_path_factory.mktemp("model") / "tiny.keras")
     model.save(path)
     return path
@@ -66,7 +64,8 @@ def test_predict_writes_a_sample_scene(tmp_path):
 
 
 def test_predict_in_bfloat16_agrees_with_float32(model_path, image_path, tmp_path):
-    predict.main([image_path, "--model", model_path, "--out", str(tmp_path / "f32")])
+    predict.main([image_path, "--model", model_path, "--out", str(tmp_path / "f32"),
+                  "--precision", "float32"])
     predict.main([image_path, "--model", model_path, "--out", str(tmp_path / "bf16"),
                   "--precision", "bfloat16"])
     f32 = np.asarray(Image.open(tmp_path / "f32" / "scene_classes.png"))
@@ -76,7 +75,7 @@ def test_predict_in_bfloat16_agrees_with_float32(model_path, image_path, tmp_pat
 
 def test_evaluate_equals_the_training_metric(model_path, tmp_path):
     out = tmp_path / "eval.json"
-    scores = evaluate.main(["--model", model_path, "--json", str(out)] +
+    scores = evaluate.main(["--model", model_path, "--json", str(out), "--precision", "float32"] +
                            sum((["--set", s] for s in SMALL), []))
     config = load_config(overrides=SMALL)
     model = keras.models.load_model(model_path)

@@ -48,8 +48,9 @@ def test_a_batch_with_a_file_that_is_not_an_image(tmp_path, capsys, model_path):
     assert (tmp_path / "o" / "photo_classes.png").exists()
     assert not (tmp_path / "o" / "notes_classes.png").exists()
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[0] == "1 of 2 files could not be segmented:"
-    assert len(err) == 2 and "notes.png" in err[1] and "not a readable image" in err[1]
+    assert err[0].startswith("precision auto: ")  # what --precision auto picked, then the list
+    assert err[1] == "1 of 2 files could not be segmented:"
+    assert len(err) == 3 and "notes.png" in err[2] and "not a readable image" in err[2]
     with pytest.raises(ValueError, match="not a readable image"):
         predict.main([str(bad), "--model", model_path, "--out", str(tmp_path), "--debug"])
 

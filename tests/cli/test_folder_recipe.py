@@ -15,7 +15,7 @@ from helpers import make_folder_dataset
 from danet_tf.cli import evaluate, train, visualize_attention
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.lane("processes")]
 NAMES = ["background", "cat", "dog"]
 # The README command, then what makes it small enough for CI: ResNet-18 from
 # scratch, 32 px crops, 2 x 2 steps.
@@ -60,7 +60,8 @@ def test_train_evaluate_export_on_a_folder_dataset(tmp_path, monkeypatch, capsys
     # it): evaluate finds the run's config next to the model, no --preset/--config.
     monkeypatch.chdir(tmp_path)
     capsys.readouterr()
-    scores = evaluate.main(["--model", str(export_dir / "danet50_folder.keras")])
+    scores = evaluate.main(["--model", str(export_dir / "danet50_folder.keras"),
+                            "--precision", "float32"])
     assert scores["miou"] == pytest.approx(best["miou"], abs=1e-9)  # the exported epoch
     printed = capsys.readouterr().out
     for name in NAMES:

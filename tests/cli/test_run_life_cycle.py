@@ -168,7 +168,8 @@ def test_the_exported_epoch_is_the_printed_best_and_evaluates_to_it(workdir, cap
     best = json.loads((workdir / RUN / "best.json").read_text())
     exported = json.loads((workdir / EXPORTS / "config.json").read_text())["run"]
     assert (exported["epoch"], exported["val_miou"]) == (best["epoch"], best["miou"])
-    scores = evaluate.main(["--model", layout.keras_path("saved_models", "danet_quickstart")])
+    scores = evaluate.main(["--model", layout.keras_path("saved_models", "danet_quickstart"),
+                            "--precision", "float32"])
     assert scores["miou"] == pytest.approx(best["miou"], abs=1e-9)
     assert scores["pixel_accuracy"] == pytest.approx(best["pixel_accuracy"], abs=1e-9)
 
@@ -201,6 +202,7 @@ def test_export_takes_the_next_free_version_as_training_does(workdir, capsys):
     assert os.path.join(EXPORTS, "1") in err and "--overwrite" in err
 
 
+@pytest.mark.lane("processes")
 def test_ctrl_c_says_where_the_checkpoint_is_and_the_same_command_resumes(tmp_path,
                                                                           monkeypatch, capsys):
     args = [sys.executable, os.path.join(ROOT, "training", "train.py"), *TINY,

@@ -9,9 +9,7 @@ from danet_tf.deploy import loading
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     model = DANet(3, backbone="resnet18")
-    head = model.get_layer("head")
-    head.get_layer("sa").gamma.assign([0.5])
-    head.get_layer("sc").gamma.assign([-0.5])
+    model.set_gammas(pam=0.5, cam=-0.5)
     path = str(tmp_path_factory.mktemp("keras") / "danet.keras")
     model.save(path)
     return model, path
@@ -21,7 +19,7 @@ def test_keras_file_gives_the_models_logits_for_any_batch_and_size(saved):
     """The frozen graph is traced once for every size: batches of windows and
     whole images of other shapes give the Keras model's logits."""
     model, path = saved
-    logits_fn, num_classes = loading.load_logits_fn(path)
+    logits_fn, num_classes = loading.load_logits_fn(path, precision="float32")
     assert num_classes == 3
     rng = np.random.default_rng(0)
     for shape in ((2, 40, 56, 3), (1, 33, 21, 3)):

@@ -13,6 +13,7 @@ from danet_tf import DANet
 from danet_tf.cli import export as export_cli
 from danet_tf.config import DataConfig
 from danet_tf.deploy import export_report, loading, openvino_runtime, quantize
+from danet_tf.deploy.export_report import ExportRequest
 from danet_tf.deploy.inference import Segmenter
 from danet_tf.models.preprocessing import normalize
 
@@ -36,9 +37,7 @@ def model():
     keras.utils.set_random_seed(0)
     model = DANet(5, backbone="resnet18")
     randomize_batch_norms(model, np.random.default_rng(1))
-    head = model.get_layer("head")
-    head.get_layer("sa").gamma.assign([0.5])
-    head.get_layer("sc").gamma.assign([-0.3])
+    model.set_gammas(pam=0.5, cam=-0.3)
     return model
 
 
@@ -53,8 +52,9 @@ def data():
 def exported(model, data, tmp_path_factory):
     """openvino + openvino_int8 from the run's data: train-crop calibration, val report."""
     root = str(tmp_path_factory.mktemp("export"))
-    report = export_report.export_all(model, data, root, "danet", 1, ["openvino", "openvino_int8"],
-                                      calibration_images=16, report_images=8)
+    request = ExportRequest(root, "danet", 1, ("openvino", "openvino_int8"), data=data,
+                            calibration_images=16, report_images=8)
+    report = export_report.export_all(model, request)
     return root, report
 
 
@@ -129,7 +129,7 @@ def test_int8_agrees_with_float32_openvino(exported):
     gave 88 %, a wrong scale far less)."""
     report = exported[1]
     x = np.asarray(normalize(smooth_images(np.random.default_rng(9), 4, SIZE)))
-    f32, _ = loading.load_logits_fn(report["openvino_float32"]["path"])
+    f32, _ = loading.load_logits_fn(report["openvino_float32"]["path"], "float32")
     int8, num_classes = loading.load_logits_fn(report["openvino_int8"]["path"])
     assert num_classes == 5
     reference, got = f32(x), int8(x)
@@ -141,14 +141,25 @@ def test_segmenter_runs_the_int8_ir_in_windows(exported):
     path = exported[1]["openvino_int8"]["path"]
     image = smooth_images(np.random.default_rng(4), 1, (80, 100))[0]
     segmenter = Segmenter(loading.load_logits_fn(path)[0], crop_size=48, flip=True, batch_size=4)
-    reference = Segmenter(loading.load_logits_fn(path.replace("_int8", ""))[0], crop_size=48,
-                          flip=True, batch_size=4)
+    reference = Segmenter(loading.load_logits_fn(path.replace("_int8", ""), "float32")[0],
+                          crop_size=48, flip=True, batch_size=4)
     got = segmenter.predict(image)
     assert got.shape == (80, 100)
     assert np.mean(got == reference.predict(image)) >= 0.9
     # bfloat16 is a hint for what the int8 IR leaves in float; it runs too.
     bf16, _ = loading.load_logits_fn(path, "bfloat16")
     assert bf16(np.zeros((1, 32, 32, 3), np.float32)).shape == (1, 32, 32, 5)
+
+
+def test_auto_precision_runs_the_int8_ir_beside_the_float32_one(exported, capsys):
+    path = exported[1]["openvino_int8"]["path"]
+    image = smooth_images(np.random.default_rng(5), 1, (48, 64))[0]
+    auto = Segmenter.from_model(path.replace("_int8", ""))
+    assert f"precision auto: int8 OpenVINO IR {path}" in capsys.readouterr().err
+    int8 = Segmenter(loading.load_logits_fn(path, "float32")[0])
+    float32 = Segmenter(loading.load_logits_fn(path.replace("_int8", ""), "float32")[0])
+    np.testing.assert_array_equal(auto.scores(image), int8.scores(image))
+    assert np.abs(auto.scores(image) - float32.scores(image)).max() > 0  # not the float IR
 
 
 def test_one_compilation_per_shape_and_the_dynamic_path_agrees(exported, monkeypatch):
@@ -184,9 +195,9 @@ def test_one_compilation_per_shape_and_the_dynamic_path_agrees(exported, monkeyp
 def test_calibration_folder_without_a_run_config(model, calibration_dir, tmp_path):
     """`--calibration-data`: images of another size are resized and cropped,
     files that are not images are left out; the int8 IR runs."""
-    report = export_report.export_all(model, None, str(tmp_path), "danet", 1, ["openvino_int8"],
-                                      calibration_data=calibration_dir, calibration_size=SIZE,
-                                      int8_scheme="transformer")
+    report = export_report.export_all(model, ExportRequest(
+        str(tmp_path), "danet", 1, ("openvino_int8",), calibration_data=calibration_dir,
+        calibration_size=SIZE, int8_scheme="transformer"))
     entry = report["openvino_int8"]
     assert entry["calibration_images"] == 12 and entry["scheme"] == "transformer"
     assert "openvino_float32" not in report and "skipped" in report["report"]
@@ -215,13 +226,15 @@ def test_accuracy_control_and_tflite_int8_from_a_folder(model, data, calibration
     """`--max-miou-drop` goes through NNCF's accuracy control (a drop of 1.0
     is always met: one validation of each model, no op returned to float);
     TFLite int8 also calibrates on `--calibration-data`."""
-    report = export_report.export_all(model, data, str(tmp_path), "danet", 1, ["openvino_int8"],
-                                      calibration_images=8, report_images=4, max_miou_drop=1.0)
+    report = export_report.export_all(model, ExportRequest(
+        str(tmp_path), "danet", 1, ("openvino_int8",), data=data, calibration_images=8,
+        report_images=4, max_miou_drop=1.0))
     assert report["openvino_int8"]["val_images"] == 4
-    tflite = export_report.export_all(model, None, str(tmp_path / "t"), "danet", 1, ["tflite"],
-                                      tflite_modes=("int8",), tflite_size=SIZE,
-                                      calibration_data=calibration_dir, calibration_images=4)
+    tflite = export_report.export_all(model, ExportRequest(
+        str(tmp_path / "t"), "danet", 1, ("tflite",), tflite_modes=("int8",), tflite_size=SIZE,
+        calibration_data=calibration_dir, calibration_images=4))
     assert os.path.isfile(tflite["tflite_int8"]["path"])
     with pytest.raises(ValueError, match="--max-miou-drop needs val images"):
-        export_report.export_all(model, None, str(tmp_path / "u"), "danet", 1, ["openvino_int8"],
-                                 calibration_data=calibration_dir, max_miou_drop=0.01)
+        export_report.export_all(model, ExportRequest(
+            str(tmp_path / "u"), "danet", 1, ("openvino_int8",),
+            calibration_data=calibration_dir, max_miou_drop=0.01))

@@ -6,14 +6,14 @@ import pytest
 
 from danet_tf import DANet
 from danet_tf.deploy import export, loading
+from danet_tf.models import precision
 
 
 @pytest.fixture(scope="module")
 def model():
     keras.utils.set_random_seed(0)
     model = DANet(5, backbone="resnet18")
-    model.get_layer("head").get_layer("sa").gamma.assign([0.5])
-    model.get_layer("head").get_layer("sc").gamma.assign([0.5])
+    model.set_gammas(pam=0.5, cam=0.5)
     return model
 
 
@@ -49,10 +49,67 @@ def test_native_bfloat16_is_read_from_the_cpu_flags(tmp_path):
     without.write_text("flags\t: fpu sse2 avx2 avx512f\n")
     avx512_only = tmp_path / "avx512_bf16"  # measured slower in bfloat16 than float32
     avx512_only.write_text("flags\t: fpu sse2 avx2 avx512f avx512_bf16\n")
-    assert loading.cpu_has_native_bfloat16(str(with_amx))
-    assert not loading.cpu_has_native_bfloat16(str(without))
-    assert not loading.cpu_has_native_bfloat16(str(avx512_only))
-    assert not loading.cpu_has_native_bfloat16(str(tmp_path / "missing"))
+    assert precision.cpu_has_native_bfloat16(str(with_amx))
+    assert not precision.cpu_has_native_bfloat16(str(without))
+    assert not precision.cpu_has_native_bfloat16(str(avx512_only))
+    assert not precision.cpu_has_native_bfloat16(str(tmp_path / "missing"))
+    assert precision.cpu_flags(str(avx512_only)) == ("avx2", "avx512f", "avx512_bf16")
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ("avx2 avx512f avx512_vnni amx_bf16 amx_int8", "AMX-INT8"),
+    ("avx2 avx512f avx512_vnni avx512_bf16", "AVX-512 VNNI"),
+    ("avx2 avx_vnni", "AVX-VNNI"), ("avx2 fma", "AVX2"), ("sse2", "other")])
+def test_the_int8_class_is_the_best_int8_unit_the_flags_name(flags, expected):
+    assert precision.int8_class(flags.split()) == expected
+
+
+def _export_folder(tmp_path, versions_with_int8, newest):
+    """`saved/m/m.keras`, SavedModel versions 1..newest and `openvino/<v>/m_int8.xml`."""
+    folder = tmp_path / "saved" / "m"
+    (folder / "openvino").mkdir(parents=True)
+    (folder / "m.keras").write_bytes(b"")
+    for version in range(1, newest + 1):
+        (folder / str(version)).mkdir()
+    for version in versions_with_int8:
+        (folder / "openvino" / str(version)).mkdir()
+        (folder / "openvino" / str(version) / "m_int8.xml").write_text("<net/>")
+    return str(folder / "m.keras")
+
+
+def test_auto_takes_the_int8_ir_exported_with_the_model(tmp_path):
+    keras_file = _export_folder(tmp_path, versions_with_int8=(1, 2), newest=2)
+    path, chosen, reason = loading.choose_precision(keras_file, "auto", flags=("avx2",))
+    assert path.endswith("openvino/2/m_int8.xml") and chosen == "float32"
+    assert "int8" in reason and "AVX2" in reason
+    # Beside a float32 IR; an int8 IR stays itself.
+    float_ir = path[:-len("_int8.xml")] + ".xml"
+    assert loading.choose_precision(float_ir, "auto", flags=())[0] == path
+    assert loading.choose_precision(path, "auto", flags=())[0] == path
+
+
+def test_auto_ignores_an_int8_ir_of_an_older_version(tmp_path):
+    # Version 3 (the .keras file's) has no int8 IR: version 2's is another model.
+    keras_file = _export_folder(tmp_path, versions_with_int8=(2,), newest=3)
+    assert loading.exported_int8_ir(keras_file) is None
+    assert loading.choose_precision(keras_file, "auto", flags=("avx2",))[:2] == (keras_file,
+                                                                                 "float32")
+
+
+@pytest.mark.parametrize("flags, expected", [(("avx512f", "avx512_bf16"), "float32"),
+                                             (("avx512f", "amx_bf16"), "bfloat16")])
+def test_auto_takes_bfloat16_only_with_amx(tmp_path, flags, expected):
+    keras_file = _export_folder(tmp_path, versions_with_int8=(), newest=1)
+    path, chosen, reason = loading.choose_precision(keras_file, "auto", flags=flags)
+    assert (path, chosen) == (keras_file, expected) and expected in reason
+
+
+def test_an_explicit_precision_wins_over_auto(tmp_path):
+    keras_file = _export_folder(tmp_path, versions_with_int8=(1,), newest=1)
+    assert loading.choose_precision(keras_file, "float32", flags=("amx_int8",)) == (
+        keras_file, "float32", None)
+    with pytest.raises(ValueError, match="--precision must be one of"):
+        loading.choose_precision(keras_file, "int4")
 
 
 @pytest.mark.slow
