@@ -7,6 +7,8 @@ import typing
 
 import yaml
 
+from danet_tf import recipe
+
 # The presets ship inside the package (package data), so an installed
 # `danet_tf` finds them wherever it lives.
 PRESET_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
@@ -79,13 +81,13 @@ class TrainConfig:
     epochs: int = 10
     steps_per_epoch: int = 100
     optimizer: str = "sgd"  # sgd (the official recipe, PyTorch semantics) | adamw
-    learning_rate: float = 0.01  # backbone LR; the head gets head_lr_multiplier x
-    head_lr_multiplier: float = 10.0
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    poly_power: float = 0.9
+    learning_rate: float = recipe.LEARNING_RATE  # backbone LR; the head gets head_lr_multiplier x
+    head_lr_multiplier: float = recipe.HEAD_LR_MULTIPLIER
+    momentum: float = recipe.MOMENTUM
+    weight_decay: float = recipe.WEIGHT_DECAY
+    poly_power: float = recipe.POLY_POWER
     warmup_steps: int = 0
-    aux_loss_weight: float = 0.4
+    aux_loss_weight: float = recipe.AUX_LOSS_WEIGHT
     ohem: bool = False
     ohem_threshold: float = 0.7
     ohem_min_kept: int = 100000

@@ -57,13 +57,10 @@ def main(argv=None):
     from danet_tf import DANet
     from danet_tf.deploy.export import export_keras
     from danet_tf.files import atomic_path
+    from danet_tf.models.backbone_weights import load_torchvision_backbone
     from danet_tf.models.dilated_resnet import BACKBONES, DilatedResNet
     from danet_tf.models.presets import check_new_preset_dir
-    from danet_tf.models.weights import (
-        load_official_danet,
-        load_torch_state_dict,
-        load_torchvision_backbone,
-    )
+    from danet_tf.models.weights import load_official_danet, load_torch_state_dict
 
     if args.kind == "danet" and not args.out.endswith(".keras"):
         check_new_preset_dir(args.out)

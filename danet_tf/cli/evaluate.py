@@ -12,8 +12,6 @@ The table is printed; --json also writes the numbers (per-class IoU by name).
 import argparse
 import json
 
-import numpy as np
-
 from danet_tf.cli import command
 from danet_tf.cli.options import add_inference_args, describe_protocol, make_segmenter
 from danet_tf.cli.schema import validate_config
@@ -22,7 +20,7 @@ from danet_tf.data.catalog import class_names_of
 from danet_tf.deploy.evaluation import evaluate_segmenter
 from danet_tf.deploy.loading import check_class_count, resolve_model
 from danet_tf.files import write_text
-from danet_tf.models.metrics import format_scores_table
+from danet_tf.models.metrics import format_scores_table, score_record
 
 
 @command
@@ -51,9 +49,7 @@ def main(argv=None):
         result = {
             "model": args.model, "images": count, "scales": args.scales, "flip": args.flip,
             "crop": args.crop, "protocol": describe_protocol(args, config),
-            "miou": scores["miou"], "pixel_accuracy": scores["pixel_accuracy"],
-            "per_class_iou": {n: (None if np.isnan(v) else float(v))
-                              for n, v in zip(names, scores["per_class_iou"])},
+            **score_record(scores, names),
             "confusion": confusion.tolist(),
         }
         write_text(args.json, json.dumps(result, indent=2))

@@ -27,9 +27,9 @@ import os
 
 from danet_tf.cli import command
 from danet_tf.deploy import layout
-from danet_tf.deploy.quantize import DEFAULT_CALIBRATION_IMAGES, SCHEMES
+from danet_tf.deploy.quantize import DEFAULT_CALIBRATION_IMAGES, DEFAULT_SCHEME, SCHEMES
 from danet_tf.files import write_text
-from danet_tf.models.danet import PRECISIONS
+from danet_tf.models.precision import PRECISIONS
 
 
 def parse_args(argv=None):
@@ -62,7 +62,7 @@ def parse_args(argv=None):
     parser.add_argument("--calibration-size", type=int, nargs=2, metavar=("H", "W"),
                         help="openvino_int8 calibration size without a run config "
                              "(default 512 512; with one: its crop size)")
-    parser.add_argument("--int8-scheme", choices=SCHEMES, default="ignore_matmul",
+    parser.add_argument("--int8-scheme", choices=SCHEMES, default=DEFAULT_SCHEME,
                         help="how openvino_int8 keeps the attention in float: ignore_matmul "
                              "(leave the attention ops out) or transformer (NNCF's "
                              "ModelType.TRANSFORMER)")
@@ -109,7 +109,7 @@ def main(argv=None):
     args = parse_args(argv)
 
     import danet_tf  # noqa: F401
-    from danet_tf.deploy.export_report import NO_INT8_DATA, export_all
+    from danet_tf.deploy.export_report import NO_INT8_DATA, ExportRequest, export_all
     from danet_tf.deploy.loading import (
         check_class_count,
         class_count,
@@ -130,15 +130,15 @@ def main(argv=None):
     if config is not None:
         check_class_count(args.model, class_count(model), config.data.num_classes, source)
     version = args.version or layout.next_version(args.export_dir, name)
-    report = export_all(
-        model, config.data if config else None, args.export_dir, name, version, args.formats,
-        tflite_modes=args.tflite_modes, tflite_size=args.tflite_size,
-        calibration_images=args.calibration_images, include_probabilities=args.probabilities,
-        overwrite=args.overwrite, class_names=config.data.class_names if config else None,
-        precision=args.precision, calibration_data=args.calibration_data,
+    report = export_all(model, ExportRequest(
+        args.export_dir, name, version, tuple(args.formats),
+        data=config.data if config else None,
+        class_names=config.data.class_names if config else None, overwrite=args.overwrite,
+        include_probabilities=args.probabilities, precision=args.precision,
+        tflite_modes=tuple(args.tflite_modes), tflite_size=args.tflite_size,
+        calibration_images=args.calibration_images, calibration_data=args.calibration_data,
         calibration_size=args.calibration_size, int8_scheme=args.int8_scheme,
-        max_miou_drop=args.max_miou_drop,
-    )
+        max_miou_drop=args.max_miou_drop))
     print(json.dumps(report, indent=2))
     if args.report:
         write_text(args.report, json.dumps(report))

@@ -94,7 +94,7 @@ def check_before_training(config, mode):
     from danet_tf.cli.schema import validate_config
     from danet_tf.data.sources import check_data
     from danet_tf.deploy import layout
-    from danet_tf.train.run_directory import check_run_directory, run_id
+    from danet_tf.train.run_directory import RunDirectory, check_run_directory
 
     validate_config(config)
     if config.model.init_from:
@@ -109,7 +109,7 @@ def check_before_training(config, mode):
     check_run_directory(config, mode)
     if mode != "restart":
         t = config.train
-        layout.check_owner(t.export_dir, t.name, run_id(t.model_dir),
+        layout.check_owner(t.export_dir, t.name, RunDirectory(t.model_dir).run_id(),
                            "Pass --restart to move the run and its exports aside, or choose "
                            "another name (--set train.name=...).")
 
@@ -136,12 +136,12 @@ def export_if_new(config, result, force=False):
     that epoch of this run (or `force`); returns the export report."""
     from danet_tf.deploy import layout
     from danet_tf.deploy.run_export import export_run
-    from danet_tf.train.run_directory import run_id
+    from danet_tf.train.run_directory import RunDirectory
 
     t = config.train
     if not (result.is_chief and result.best_weights):
         return {}
-    run = {"id": run_id(t.model_dir), "model_dir": t.model_dir,
+    run = {"id": RunDirectory(t.model_dir).run_id(), "model_dir": t.model_dir,
            "epoch": result.best["epoch"], "val_miou": result.best["miou"]}
     exported = layout.owner(t.export_dir, t.name) or {}
     if not force and (exported.get("id"), exported.get("epoch")) == (run["id"], run["epoch"]):
@@ -154,13 +154,12 @@ def export_if_new(config, result, force=False):
 def print_result(config, result, exports):
     """The best epoch (the exported model) next to the last one, and where things are."""
     from danet_tf.data.catalog import class_names_of
-    from danet_tf.models.metrics import format_scores_columns
-    from danet_tf.train.callbacks import as_scores
+    from danet_tf.models.metrics import format_scores_columns, scores_of_record
 
     best, last = result.best, result.last
-    columns = {f"best: epoch {best['epoch']} (the exported model)": as_scores(best)}
+    columns = {f"best: epoch {best['epoch']} (the exported model)": scores_of_record(best)}
     if last and last["epoch"] != best["epoch"]:
-        columns[f"last: epoch {last['epoch']}"] = as_scores(last)
+        columns[f"last: epoch {last['epoch']}"] = scores_of_record(last)
     print("\nValidation of the fused logits:")
     print(format_scores_columns(columns, class_names_of(config.data)))
     if not result.trained:
@@ -197,9 +196,9 @@ def write_examples(config, keras_model):
 
 def interrupted(config):
     """The one line Ctrl-C leaves: where the last checkpoint is, and how to resume."""
-    from danet_tf.train.callbacks import latest_checkpoint
+    from danet_tf.train.run_directory import RunDirectory
 
-    latest = latest_checkpoint(config.train.model_dir)
+    latest = RunDirectory(config.train.model_dir).latest_checkpoint()
     where = (f"the last checkpoint is epoch {latest[0]} ({latest[1]})" if latest
              else "no epoch had finished, so there is no checkpoint yet")
     print(f"\ninterrupted: {where}; run the same command again to resume.", file=sys.stderr)

@@ -126,12 +126,9 @@ class SumConfusion(beam.CombineFn):
 def metrics_of(confusion, names):
     """mIoU, pixel accuracy and per-class IoU (by name) of a confusion matrix,
     by the functions `danet-evaluate` uses."""
-    from danet_tf.models.metrics import segmentation_scores
+    from danet_tf.models.metrics import score_record, segmentation_scores
 
-    scores = segmentation_scores(np.asarray(confusion, np.float64))
-    return {"miou": scores["miou"], "pixel_accuracy": scores["pixel_accuracy"],
-            "per_class_iou": {n: (None if np.isnan(v) else float(v))
-                              for n, v in zip(names, scores["per_class_iou"])}}
+    return score_record(segmentation_scores(np.asarray(confusion, np.float64)), names)
 
 
 def write_metrics(total_and_count, job):

@@ -215,7 +215,7 @@ def export_openvino(model, directory, name, overwrite=False):
     model's `attention_block_size`: under OpenVINO it was both faster and
     smaller at 1024x2048 (DANet-101, bf16: 37.9 s and 2.56 GB unchunked
     against 52.2 s and 2.91 GB for the chunked graph's Loop;
-    `benchmarks/run.py --only official`).
+    `python -m benchmarks.run --only official`).
 
     Input: ImageNet-normalised float32 `(B, H, W, 3)`; output: float32 logits
     `(B, H, W, C)`. The directory is written whole and renamed into place,

@@ -67,70 +67,112 @@ def agreement(logits, reference):
             "max_abs_logit_diff": float(np.max(np.abs(logits - reference)))}
 
 
-def export_all(model, data, export_dir, name, version, formats, tflite_modes=export.TFLITE_MODES,
-               tflite_size=None, calibration_images=None, include_probabilities=False,
-               overwrite=False, report_images=16, class_names=None, precision="float32",
-               calibration_data=None, calibration_size=None, int8_scheme="ignore_matmul",
-               max_miou_drop=None):
-    """Exports `formats`; returns a dict of paths, sizes (bytes) and agreement.
+@dataclasses.dataclass(frozen=True)
+class ExportRequest:
+    """What `export_all` writes, and how.
 
-    The exports share one BN-folded inference graph; the agreement is measured
-    against `model` itself on val images of `data`. With `data=None` (a
-    model without a run config) nothing that needs data runs: the report
-    says so in one line, TFLite needs `tflite_size`, and int8 (TFLite's
-    `int8` mode, `openvino_int8`) needs `calibration_data`, a folder of
-    images. `labels.txt` gets the class names (one per line, class id =
-    line number - 1), for serving clients and apps.
-
-    Calibration takes `calibration_images` images (default: 32 for TFLite,
-    `quantize.DEFAULT_CALIBRATION_IMAGES` for OpenVINO) at the export's size
-    (the run's crop size; `tflite_size` for TFLite; `calibration_size` or
-    512x512 for OpenVINO without a run config). `int8_scheme` and
-    `max_miou_drop` are `quantize.quantize_openvino`'s.
+    Args:
+        export_dir, name, version: the model folder `<export_dir>/<name>/`
+            and the version the formats go to (`layout`).
+        formats: some of `layout.GRAPH_FORMATS`.
+        data: the run's `DataConfig` (calibration crops, the val report,
+            class names), or `None`: nothing that needs data runs, the
+            report says so, TFLite needs `tflite_size` and int8 (TFLite's
+            `int8` mode, `openvino_int8`) needs `calibration_data`.
+        class_names: for `labels.txt` (default: the dataset's).
+        overwrite: replace the files of an existing version.
+        include_probabilities: the SavedModel serves probabilities too.
+        precision: the SavedModel's compute precision.
+        tflite_modes, tflite_size: the LiteRT models and their fixed size
+            (default: the run's crop size).
+        calibration_images: int8 calibration images (default: 32 for
+            TFLite, `quantize.DEFAULT_CALIBRATION_IMAGES` for OpenVINO).
+        calibration_data: a folder of images to calibrate on instead of
+            augmented train crops.
+        calibration_size: OpenVINO's calibration size without `data`
+            (default 512x512; with `data`: its crop size).
+        int8_scheme, max_miou_drop: `quantize.quantize_openvino`'s.
+        report_images: val images the exports are compared on.
     """
-    unknown = sorted(set(formats) - set(layout.GRAPH_FORMATS))
-    if unknown:
-        raise ValueError(f"unknown export formats {unknown}: expected some of "
-                         f"{', '.join(layout.GRAPH_FORMATS)}")
-    if "openvino_int8" in formats:
-        _check_int8_request(data, calibration_data, max_miou_drop, int8_scheme)
+
+    export_dir: str
+    name: str
+    version: int
+    formats: tuple
+    data: object = None
+    class_names: tuple = None
+    overwrite: bool = False
+    include_probabilities: bool = False
+    precision: str = "float32"
+    tflite_modes: tuple = export.TFLITE_MODES
+    tflite_size: tuple = None
+    calibration_images: int = None
+    calibration_data: str = None
+    calibration_size: tuple = None
+    int8_scheme: str = quantize.DEFAULT_SCHEME
+    max_miou_drop: float = None
+    report_images: int = 16
+
+    def check(self):
+        """Refuses a request that could not finish, before anything is written."""
+        unknown = sorted(set(self.formats) - set(layout.GRAPH_FORMATS))
+        if unknown:
+            raise ValueError(f"unknown export formats {unknown}: expected some of "
+                             f"{', '.join(layout.GRAPH_FORMATS)}")
+        if "openvino_int8" in self.formats:
+            _check_int8_request(self.data, self.calibration_data, self.max_miou_drop,
+                                self.int8_scheme)
+
+    def calibration(self, size, default):
+        """Calibration images at `size`: `calibration_images` of them, else `default`."""
+        count = default if self.calibration_images is None else self.calibration_images
+        return calibration_set(self.data, self.calibration_data, size, count)
+
+
+def export_all(model, request):
+    """Exports `request.formats` of `model` (`ExportRequest`); returns a dict
+    of paths, sizes (bytes) and agreement.
+
+    The exports share one BN-folded inference graph; the agreement is
+    measured against `model` itself on val images of `request.data`.
+    `labels.txt` gets the class names (one per line, class id = line number
+    - 1), for serving clients and apps.
+    """
+    request.check()
     net = export.inference_graph(model)
     num_classes = int(net.output.shape[-1])
-    report = _labels_report(data, export_dir, name, class_names, num_classes)
-
-    def reference(size):
-        """Val images at `size`, their labels and Keras float32's logits (`None`s without data)."""
-        if data is None:
-            return None, None, None
-        images, labels = val_pairs(data, size, report_images)
-        return images, labels, np.asarray(model.inference_model()(images, training=False))
-
-    def calibration(size, default):
-        count = default if calibration_images is None else calibration_images
-        return calibration_set(data, calibration_data, size, count)
-
-    if "saved_model" in formats:
-        # bfloat16 (SavedModel only): folded from the model at that precision.
-        source = net if precision == "float32" else model
-        path = export.export_saved_model(source, export_dir, name, version, include_probabilities,
-                                         overwrite, precision)
-        report["saved_model"] = {"path": path}
-    if "tflite" in formats:
-        report.update(_export_tflite(net, data, export_dir, name, version, tflite_modes,
-                                     tflite_size, calibration, overwrite, reference,
-                                     bool(calibration_data)))
-    if "openvino" in formats or "openvino_int8" in formats:
-        size = tuple(data.crop_size if data else calibration_size or (512, 512))
-        int8 = None
-        if "openvino_int8" in formats:
-            int8 = {"scheme": int8_scheme, "max_miou_drop": max_miou_drop,
-                    "calibration": lambda: calibration(size, quantize.DEFAULT_CALIBRATION_IMAGES)}
-        report.update(_export_openvino(net, export_dir, name, version, "openvino" in formats,
-                                       int8, overwrite, reference(size), num_classes))
-    if "onnx" in formats:
-        path = export.export_onnx(net, layout.onnx_path(export_dir, name))
+    report = _labels_report(request, num_classes)
+    reference = _reference(model, request)
+    if "saved_model" in request.formats:
+        report["saved_model"] = {"path": _export_saved_model(model, net, request)}
+    if "tflite" in request.formats:
+        report.update(_export_tflite(net, request, reference))
+    if "openvino" in request.formats or "openvino_int8" in request.formats:
+        report.update(_export_openvino(net, request, reference, num_classes))
+    if "onnx" in request.formats:
+        path = export.export_onnx(net, layout.onnx_path(request.export_dir, request.name))
         report["onnx"] = {"path": path, "bytes": os.path.getsize(path)}
     return report
+
+
+def _reference(model, request):
+    """`size -> (val images, labels, Keras float32 logits)` (`None`s without data)."""
+
+    def reference(size):
+        if request.data is None:
+            return None, None, None
+        images, labels = val_pairs(request.data, size, request.report_images)
+        return images, labels, np.asarray(model.inference_model()(images, training=False))
+
+    return reference
+
+
+def _export_saved_model(model, net, request):
+    """The SavedModel version; bfloat16 is folded from the model at that precision."""
+    source = net if request.precision == "float32" else model
+    return export.export_saved_model(source, request.export_dir, request.name, request.version,
+                                     request.include_probabilities, request.overwrite,
+                                     request.precision)
 
 
 def _check_int8_request(data, calibration_data, max_miou_drop, int8_scheme):
@@ -143,11 +185,12 @@ def _check_int8_request(data, calibration_data, max_miou_drop, int8_scheme):
     quantize.quantize_options(int8_scheme)  # an unknown scheme fails here
 
 
-def _labels_report(data, export_dir, name, class_names, num_classes):
+def _labels_report(request, num_classes):
     """Writes `labels.txt`; returns the report's first entries."""
-    names = class_names or class_names_for(data.name if data else None, num_classes)
-    report = {"labels": {"path": write_text(layout.labels_path(export_dir, name),
-                                            "\n".join(names) + "\n")}}
+    data = request.data
+    names = request.class_names or class_names_for(data.name if data else None, num_classes)
+    path = layout.labels_path(request.export_dir, request.name)
+    report = {"labels": {"path": write_text(path, "\n".join(names) + "\n")}}
     if data is None:
         report["report"] = {"path": "-", "skipped": "no data config (pass --preset or --config "
                                                     "to compare the exports on val images)"}
@@ -158,28 +201,30 @@ def _ir_bytes(xml):
     return os.path.getsize(xml) + os.path.getsize(os.path.splitext(xml)[0] + ".bin")
 
 
-def _export_openvino(net, export_dir, name, version, float_report, int8, overwrite, reference,
-                     num_classes):
-    """`openvino/<version>/`: the float32 IR, and with `int8` (`scheme`,
-    `max_miou_drop`, `calibration`: a function giving the images) the int8
-    IR beside it, quantized from it; the folder is written whole and renamed
-    into place. Reported: the float32 IR at the f32 and bf16 hints (when
-    `float_report`) and the int8 IR, against Keras float32 on val images,
+def _export_openvino(net, request, reference, num_classes):
+    """`openvino/<version>/`: the float32 IR (`openvino`), and with
+    `openvino_int8` the int8 IR beside it, quantized from it; the folder is
+    written whole and renamed into place. Reported: the float32 IR at the
+    f32 and bf16 hints and the int8 IR, against Keras float32 on val images,
     with both mIoUs for int8."""
-    directory = layout.openvino_dir(export_dir, name, version)
-    xml = os.path.join(directory, f"{name}.xml")
-    int8_xml = os.path.join(directory, f"{name}_int8.xml")
-    images, labels, keras_logits = reference
-    with atomic_path(directory, overwrite) as tmp:
-        tmp_xml = export.export_openvino(net, tmp, name, overwrite=True)
+    directory = layout.openvino_dir(request.export_dir, request.name, request.version)
+    xml = os.path.join(directory, f"{request.name}.xml")
+    int8_xml = os.path.join(directory, f"{request.name}_int8.xml")
+    data = request.data
+    size = tuple(data.crop_size if data else request.calibration_size or (512, 512))
+    images, labels, keras_logits = reference(size)
+    int8 = "openvino_int8" in request.formats
+    with atomic_path(directory, request.overwrite) as tmp:
+        tmp_xml = export.export_openvino(net, tmp, request.name, overwrite=True)
         if int8:
-            calibration = int8["calibration"]()
-            validation = (images, labels) if int8["max_miou_drop"] is not None else None
+            calibration = request.calibration(size, quantize.DEFAULT_CALIBRATION_IMAGES)
+            drop = request.max_miou_drop
             quantize.quantize_openvino(tmp_xml, os.path.join(tmp, os.path.basename(int8_xml)),
-                                       calibration, int8["scheme"], validation,
-                                       int8["max_miou_drop"], num_classes)
+                                       calibration, request.int8_scheme,
+                                       (images, labels) if drop is not None else None, drop,
+                                       num_classes)
     report = {}
-    if float_report:
+    if "openvino" in request.formats:
         for precision_hint in ("float32", "bfloat16"):
             entry = {"path": xml, "bytes": _ir_bytes(xml)}
             if images is not None:
@@ -187,38 +232,46 @@ def _export_openvino(net, export_dir, name, version, float_report, int8, overwri
                 entry.update(agreement(export.run_openvino(compiled, images), keras_logits))
             report[f"openvino_{precision_hint}"] = entry
     if int8:
-        from danet_tf.deploy.openvino_runtime import OpenVinoLogits
-
-        entry = {"path": int8_xml, "bytes": _ir_bytes(int8_xml), "scheme": int8["scheme"],
-                 "calibration_images": len(calibration)}
-        if images is not None:
-            logits = OpenVinoLogits(int8_xml)(images)
-            entry.update(agreement(logits, keras_logits))
-            entry["miou"] = quantize.miou(quantize.confusion(logits, labels, num_classes))
-            entry["keras_float32_miou"] = quantize.miou(
-                quantize.confusion(keras_logits, labels, num_classes))
-            entry["val_images"] = len(images)
-        report["openvino_int8"] = entry
+        report["openvino_int8"] = _int8_entry(int8_xml, request, len(calibration),
+                                              (images, labels, keras_logits), num_classes)
     return report
 
 
-def _export_tflite(net, data, export_dir, name, version, modes, size, calibration, overwrite,
-                   reference, has_calibration_data):
+def _int8_entry(int8_xml, request, calibration_count, reference, num_classes):
+    """The int8 IR's report: size, scheme, calibration, and on val images its
+    agreement with Keras float32 and both mIoUs."""
+    from danet_tf.deploy.openvino_runtime import OpenVinoLogits
+
+    images, labels, keras_logits = reference
+    entry = {"path": int8_xml, "bytes": _ir_bytes(int8_xml), "scheme": request.int8_scheme,
+             "calibration_images": calibration_count}
+    if images is not None:
+        logits = OpenVinoLogits(int8_xml)(images)
+        entry.update(agreement(logits, keras_logits))
+        entry["miou"] = quantize.miou(quantize.confusion(logits, labels, num_classes))
+        entry["keras_float32_miou"] = quantize.miou(
+            quantize.confusion(keras_logits, labels, num_classes))
+        entry["val_images"] = len(images)
+    return entry
+
+
+def _export_tflite(net, request, reference):
     """TFLite files in `tflite/<version>/` (refused when they exist unless
-    `overwrite`), each compared with Keras on val images; `calibration(size,
-    default count)` gives int8's representative images."""
-    if size is None and data is None:
+    `overwrite`), each compared with Keras on val images."""
+    data, modes = request.data, request.tflite_modes
+    if request.tflite_size is None and data is None:
         raise ValueError("tflite: give --tflite-size H W (no run config to take the crop "
                          "size from).")
-    size = tuple(size or data.crop_size)
-    if "int8" in modes and data is None and not has_calibration_data:
+    size = tuple(request.tflite_size or data.crop_size)
+    if "int8" in modes and data is None and not request.calibration_data:
         raise ValueError("tflite int8 needs calibration images: pass --calibration-data DIR, or "
                          "--preset / --config with the training data, or leave int8 out of "
                          "--tflite-modes.")
-    representative = (calibration(size, TFLITE_CALIBRATION_IMAGES)
+    representative = (request.calibration(size, TFLITE_CALIBRATION_IMAGES)
                       if "int8" in modes else None)
-    paths = export.export_tflite(net, layout.tflite_dir(export_dir, name, version), name, size,
-                                 modes, representative, overwrite)
+    directory = layout.tflite_dir(request.export_dir, request.name, request.version)
+    paths = export.export_tflite(net, directory, request.name, size, modes, representative,
+                                 request.overwrite)
     images, _, keras_logits = reference(size)
     report = {}
     for mode, path in paths.items():

@@ -57,6 +57,10 @@ def window_grid(height, width, crop, stride):
             for i in range(rows) for j in range(cols)]
 
 
+# The official sliding-window stride, as a fraction of the window.
+STRIDE_RATE = 2 / 3
+
+
 class Segmenter:
     """Predicts class maps for images of any size.
 
@@ -80,8 +84,8 @@ class Segmenter:
             flip count as two).
     """
 
-    def __init__(self, logits_fn, crop_size=None, stride_rate=2 / 3, scales=(1.0,), flip=False,
-                 base_size=None, batch_size=4):
+    def __init__(self, logits_fn, crop_size=None, stride_rate=STRIDE_RATE, scales=(1.0,),
+                 flip=False, base_size=None, batch_size=4):
         if batch_size < (2 if flip else 1):
             raise ValueError(f"batch_size must be at least {2 if flip else 1} "
                              f"(flip={flip}). Received: {batch_size}")
@@ -92,6 +96,15 @@ class Segmenter:
         self.flip = flip
         self.base_size = base_size
         self.batch_size = batch_size
+
+    @classmethod
+    def from_model(cls, path, precision="auto", **options):
+        """A segmenter of the model at `path` (`.keras`, preset, SavedModel
+        or OpenVINO `.xml`; see `loading.load_logits_fn`), at `precision`
+        (`"auto"`: the fastest path this CPU has, said in one line)."""
+        from danet_tf.deploy.loading import load_logits_fn
+
+        return cls(load_logits_fn(path, precision)[0], **options)
 
     def _window_scores(self, windows):
         """exp(logits [+ flipped logits of the mirrored windows]), `(n, h, w, C)`

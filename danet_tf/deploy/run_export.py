@@ -3,11 +3,12 @@
 The `.keras` file and the run's `config.json` (with a `"run"` entry naming
 the run and epoch) go first, then every other format of
 `train.export_formats` as the next version. SavedModel, TFLite, OpenVINO and
-ONNX are TensorFlow-side: on another Keras backend they are written by
-`danet-export` in a TensorFlow-backend process, which hands its report over
-in a file.
+ONNX are TensorFlow-side: on another Keras backend they are written by this
+module run as `python -m danet_tf.deploy.run_export JOB.json` in a
+TensorFlow-backend process, which hands its report over in a file.
 """
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -17,7 +18,7 @@ import tempfile
 import keras
 
 from danet_tf.deploy import export, layout
-from danet_tf.deploy.export_report import export_all
+from danet_tf.deploy.export_report import ExportRequest, export_all
 from danet_tf.files import write_text
 from danet_tf.models.from_config import build_model
 
@@ -35,30 +36,52 @@ def export_run(config, run, weights_path):
     formats = [f for f in t.export_formats if f != "keras"]
     if not formats:
         return written
-    version = layout.next_version(t.export_dir, t.name)
-    if keras.backend.backend() == "tensorflow":
-        report = export_all(model, config.data, t.export_dir, t.name, version, formats,
+    request = ExportRequest(t.export_dir, t.name, layout.next_version(t.export_dir, t.name),
+                            tuple(formats), data=config.data,
                             class_names=config.data.class_names)
+    if keras.backend.backend() == "tensorflow":
+        report = export_all(model, request)
     else:
-        report = export_in_tensorflow(config, layout.keras_path(t.export_dir, t.name), version,
-                                      formats)
+        report = export_in_tensorflow(layout.config_path(t.export_dir, t.name),
+                                      layout.keras_path(t.export_dir, t.name), request)
     return {**written, **report}
 
 
-def export_in_tensorflow(config, keras_path, version, formats):
-    """Runs `danet-export` on `keras_path` under the TensorFlow backend; its
-    report comes back through a JSON file."""
-    t = config.train
+def export_in_tensorflow(config_path, keras_path, request):
+    """Runs `export_all` on `keras_path` (its data from the config at
+    `config_path`) in a TensorFlow-backend process; its report comes back
+    through a JSON file."""
+    fields = {k: v for k, v in dataclasses.asdict(request).items() if k != "data"}
     with tempfile.TemporaryDirectory() as scratch:
-        report_path = os.path.join(scratch, "report.json")
-        command = [sys.executable, "-m", "danet_tf.cli.export", "--model", keras_path,
-                   "--name", t.name, "--version", str(version), "--export-dir", t.export_dir,
-                   "--config", layout.config_path(t.export_dir, t.name),
-                   "--report", report_path, "--formats", *formats]
+        job = {"config": config_path, "model": keras_path, "request": fields,
+               "report": os.path.join(scratch, "report.json")}
+        job_path = write_text(os.path.join(scratch, "job.json"), json.dumps(job))
         env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
-        result = subprocess.run(command, env=env, capture_output=True, text=True)
+        result = subprocess.run([sys.executable, "-m", "danet_tf.deploy.run_export", job_path],
+                                env=env, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError("Export under the TensorFlow backend failed:\n"
                                + result.stderr[-3000:])
-        with open(report_path) as f:
+        with open(job["report"]) as f:
             return json.load(f)
+
+
+def run_job(job_path):
+    """The TensorFlow side of `export_in_tensorflow`: the job's export, its
+    report written where the job says."""
+    from danet_tf.config import load_config_for_model
+    from danet_tf.deploy.loading import load_keras_model
+
+    with open(job_path) as f:
+        job = json.load(f)
+    config, _ = load_config_for_model(job["model"], None, job["config"])
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in job["request"].items()}
+    request = ExportRequest(**fields, data=config.data)
+    report = export_all(load_keras_model(job["model"]), request)
+    write_text(job["report"], json.dumps(report))
+
+
+if __name__ == "__main__":
+    import danet_tf  # noqa: F401  (registers the layers)
+
+    run_job(sys.argv[1])

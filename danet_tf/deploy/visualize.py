@@ -24,9 +24,8 @@ def attention_maps(model, image):
         `(pam, cam, (h, w))` where `(h, w)` is the layer4 grid.
     """
     require_danet_head(model, "An attention picture")
-    pam, features, grid = _position_attention(model, image)
-    head = model.get_layer("head")
-    cam = head.get_layer("sc").attention(head.get_layer("conv5c")(features, training=False))
+    pam, inputs, grid = _position_attention(model, image)
+    cam = model.attention_layers()["cam"].attention(inputs["cam"])
     return pam, np.asarray(cam)[0], grid
 
 
@@ -40,12 +39,11 @@ def position_attention(model, image):
 
 
 def _position_attention(model, image):
-    """`(PAM rows as float32, layer4 features, layer4 grid)` for one uint8 image."""
-    x = np.asarray(normalize(image))[None]
-    features = model.get_layer("backbone")(x, training=False)["layer4"]
-    head = model.get_layer("head")
-    pam = head.get_layer("sa").attention(head.get_layer("conv5a")(features, training=False))
-    return np.asarray(pam)[0], features, tuple(int(d) for d in features.shape[1:3])
+    """`(PAM rows as float32, the attention modules' inputs, layer4 grid)`
+    for one uint8 image."""
+    inputs = model.attention_inputs(np.asarray(normalize(image))[None])
+    pam = model.attention_layers()["pam"].attention(inputs["pam"])
+    return np.asarray(pam)[0], inputs, tuple(int(d) for d in inputs["pam"].shape[1:3])
 
 
 def feature_index(point, image_size, grid):
@@ -115,11 +113,8 @@ def channel_responses(model, image, classes, class_id, top=3):
         A list of `(channel, before (h, w), after (h, w), gain)`.
     """
     require_danet_head(model, "An attention picture")
-    head = model.get_layer("head")
-    x = np.asarray(normalize(image))[None]
-    features = model.get_layer("backbone")(x, training=False)["layer4"]
-    before = head.get_layer("conv5c")(features, training=False)
-    after = head.get_layer("sc")(before)
+    before = model.attention_inputs(np.asarray(normalize(image))[None])["cam"]
+    after = model.attention_layers()["cam"](before)
     before = keras.ops.convert_to_numpy(keras.ops.cast(before, "float32"))[0]
     after = keras.ops.convert_to_numpy(keras.ops.cast(after, "float32"))[0]
     grid = before.shape[:2]

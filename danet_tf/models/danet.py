@@ -1,31 +1,24 @@
 """The DANet segmentation model: dilated ResNet + dual attention head."""
 
-import contextlib
 import inspect
-import math
 
 import keras
 
 from danet_tf.models.batch_norm_folding import fold_batch_norm as fold_batch_norm_fn
 from danet_tf.models.dilated_resnet import BACKBONES, DilatedResNet
-from danet_tf.models.head import fcn_aux_head, head_kind, head_output_names, segmentation_head
+from danet_tf.models.head import (
+    attention_inputs,
+    attention_layers,
+    fcn_aux_head,
+    head_choice,
+    head_output_names,
+    segmentation_head,
+)
 from danet_tf.models.losses import official_losses
 from danet_tf.models.metrics import SegmentationMetric
-from danet_tf.models.optimizer import PolyDecay, official_optimizer
+from danet_tf.models.optimizer import give_schedule_the_fit_length, official_optimizer
+from danet_tf.models.precision import check_precision, global_dtype_policy
 from danet_tf.models.resize import ResizeLike
-
-PRECISIONS = ("float32", "bfloat16")
-
-
-@contextlib.contextmanager
-def _global_dtype_policy(policy):
-    """Builds the sublayers under `policy` (they read the global policy)."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 @keras.saving.register_keras_serializable(package="danet_tf")
@@ -98,35 +91,34 @@ class DANet(keras.Model):
         head="danet",
         **kwargs,
     ):
-        head_kind(head)  # refuses an unknown head in one line
+        head_choice(head)  # refuses an unknown head in one line
         if backbone not in BACKBONES:
             raise ValueError(
                 f"backbone must be one of {sorted(BACKBONES)}. Received: backbone={backbone!r}"
             )
+        options = {name: value for name, value in locals().items() if name in OPTIONS}
+        options["multi_grid"] = list(_grid(multi_grid) or ()) or False
+        options["input_shape"] = list(input_shape)
         policy = (keras.dtype_policies.get(dtype) if dtype is not None
                   else keras.config.dtype_policy())
-        with _global_dtype_policy(policy):
-            self._build_graph(num_classes, backbone, output_stride, multi_grid, deep_stem,
-                              aux_head, align_corners, dropout, synchronized_bn,
-                              attention_block_size, backbone_layout, input_shape, head,
-                              dtype=policy, **kwargs)
+        with global_dtype_policy(policy):
+            self._build_graph(**options, dtype=policy, **kwargs)
+        self._model_options = options
+        for name, value in options.items():
+            setattr(self, ATTRIBUTES.get(name, name), value)
+        self.image_shape = tuple(input_shape)
 
     def _build_graph(self, num_classes, backbone, output_stride, multi_grid, deep_stem, aux_head,
                      align_corners, dropout, synchronized_bn, attention_block_size,
-                     backbone_layout, input_shape, head_kind, **kwargs):
-        if multi_grid is True:
-            grid = (1, 2, 4)
-        else:
-            grid = tuple(multi_grid) if multi_grid else None
-
+                     backbone_layout, input_shape, head, **kwargs):
         # === Layers ===
         resnet = DilatedResNet(
-            BACKBONES[backbone], output_stride, multi_grid=grid,
+            BACKBONES[backbone], output_stride, multi_grid=_grid(multi_grid),
             deep_stem=deep_stem, synchronized_bn=synchronized_bn,
             input_shape=input_shape, layout=backbone_layout, name="backbone",
         )
-        head = segmentation_head(
-            head_kind, resnet.output["layer4"].shape[-1], num_classes, dropout=dropout,
+        head_model = segmentation_head(
+            head, resnet.output["layer4"].shape[-1], num_classes, dropout=dropout,
             synchronized_bn=synchronized_bn, attention_block_size=attention_block_size,
             align_corners=align_corners, name="head",
         )
@@ -134,30 +126,15 @@ class DANet(keras.Model):
         # === Functional Model ===
         images = keras.Input(input_shape, name="images")
         features = resnet(images)
-        head_logits = keras.tree.flatten(head(features["layer4"]))
+        head_logits = keras.tree.flatten(head_model(features["layer4"]))
         outputs = {
             key: ResizeLike(align_corners, name=key)([logits, images])
-            for key, logits in zip(head_output_names(head_kind), head_logits)
+            for key, logits in zip(head_output_names(head), head_logits)
         }
         if aux_head:
             aux = fcn_aux_head(features["layer3"], num_classes, synchronized_bn, dropout=dropout)
             outputs["aux_logits"] = ResizeLike(align_corners, name="aux_logits")([aux, images])
         super().__init__(inputs=images, outputs=outputs, **kwargs)
-
-        # === Config ===
-        self.num_classes = num_classes
-        self.backbone_name = backbone
-        self.output_stride = output_stride
-        self.multi_grid = list(grid) if grid else False
-        self.deep_stem = deep_stem
-        self.aux_head = aux_head
-        self.align_corners = align_corners
-        self.dropout = dropout
-        self.synchronized_bn = synchronized_bn
-        self.attention_block_size = attention_block_size
-        self.backbone_layout = backbone_layout
-        self.image_shape = tuple(input_shape)
-        self.head_kind = head_kind
 
     def compile(self, optimizer="auto", loss="auto", metrics="auto", *, loss_weights="auto",
                 **kwargs):
@@ -194,11 +171,7 @@ class DANet(keras.Model):
         """`keras.Model.fit`; first gives a poly schedule without a length
         (`compile()`'s default) the length of this call: epochs x steps."""
         bound = inspect.signature(keras.Model.fit).bind(self, *args, **kwargs)
-        schedule = getattr(self.optimizer, "_learning_rate", None)
-        if isinstance(schedule, PolyDecay) and schedule.total_steps is None:
-            steps = _steps_per_epoch(bound.arguments)
-            if steps:
-                schedule.total_steps = steps * bound.arguments.get("epochs", 1)
+        give_schedule_the_fit_length(self.optimizer, bound.arguments)
         return super().fit(*args, **kwargs)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
@@ -236,14 +209,49 @@ class DANet(keras.Model):
     def with_precision(self, precision):
         """This model if it computes at `precision` (`"float32"` or
         `"bfloat16"`), else a copy with the weights that does."""
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}. Received: {precision!r}")
-        if self.dtype_policy.compute_dtype == precision:
+        if check_precision(precision) == self.dtype_policy.compute_dtype:
             return self
         dtype = "mixed_bfloat16" if precision == "bfloat16" else "float32"
         model = DANet.from_config({**self.get_config(), "dtype": dtype})
         model.set_weights(self.get_weights())
         return model
+
+    # === Seams: the parts other code reads ===
+    @property
+    def backbone(self):
+        """The dilated ResNet: a functional model giving `layer1`..`layer4`."""
+        return self.get_layer("backbone")
+
+    @property
+    def head(self):
+        """The segmentation head: a functional model on the layer4 features."""
+        return self.get_layer("head")
+
+    def attention_layers(self):
+        """`{"pam": PositionAttention, "cam": ChannelAttention}`: the head's
+        attention modules (both for `danet`, one for `pam` / `cam`, none
+        for the context heads)."""
+        return attention_layers(self.head)
+
+    def attention_inputs(self, images):
+        """`{"pam": ..., "cam": ...}`: the features each attention module
+        reads for normalised `images` (inference mode)."""
+        features = self.backbone(images, training=False)["layer4"]
+        return attention_inputs(self.head, features)
+
+    def gammas(self):
+        """`{"pam": float, "cam": float}`: each attention module's γ."""
+        return {kind: float(keras.ops.convert_to_numpy(layer.gamma)[0])
+                for kind, layer in self.attention_layers().items()}
+
+    def set_gammas(self, pam=None, cam=None):
+        """Assigns the attention modules' γ (`None` leaves one as it is)."""
+        layers = self.attention_layers()
+        for kind, value in (("pam", pam), ("cam", cam)):
+            if value is not None:
+                if kind not in layers:
+                    raise ValueError(f"This model (head {self.head_kind!r}) has no {kind} module.")
+                layers[kind].gamma.assign([float(value)])
 
     @classmethod
     def from_preset(cls, preset, load_weights=True, **overrides):
@@ -273,28 +281,26 @@ class DANet(keras.Model):
         return save_to_preset(self, directory, metadata)
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "num_classes": self.num_classes,
-            "backbone": self.backbone_name,
-            "output_stride": self.output_stride,
-            "multi_grid": self.multi_grid,
-            "deep_stem": self.deep_stem,
-            "aux_head": self.aux_head,
-            "align_corners": self.align_corners,
-            "dropout": self.dropout,
-            "synchronized_bn": self.synchronized_bn,
-            "attention_block_size": self.attention_block_size,
-            "backbone_layout": self.backbone_layout,
-            "input_shape": list(self.image_shape),
-            "head": self.head_kind,
-            "dtype": keras.saving.serialize_keras_object(self.dtype_policy),
-        }
+        return {"name": self.name, "trainable": self.trainable, **self._model_options,
+                "dtype": keras.saving.serialize_keras_object(self.dtype_policy)}
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+# The constructor's model options (all but `dtype`), saved in the config, and
+# the attribute each is kept in where its name differs.
+OPTIONS = tuple(inspect.signature(DANet.__init__).parameters)[1:-1]
+OPTIONS = tuple(name for name in OPTIONS if name != "dtype")
+ATTRIBUTES = {"backbone": "backbone_name", "head": "head_kind", "input_shape": "image_shape"}
+
+
+def _grid(multi_grid):
+    """Layer4's dilation multipliers: `True` is the released DANet-101's `(1, 2, 4)`."""
+    if multi_grid is True:
+        return (1, 2, 4)
+    return tuple(multi_grid) if multi_grid else None
 
 
 def _label_every_output(y, y_pred):
@@ -303,19 +309,3 @@ def _label_every_output(y, y_pred):
         return dict.fromkeys(y_pred, y)
     return y
 
-
-def _steps_per_epoch(fit_arguments):
-    """Steps of one `fit` epoch: `steps_per_epoch`, else the data's length
-    (a finite tf.data dataset, a `PyDataset` or a DataLoader, or arrays and
-    `batch_size`); `None` when unknown (an endless dataset)."""
-    if fit_arguments.get("steps_per_epoch"):
-        return int(fit_arguments["steps_per_epoch"])
-    x = fit_arguments.get("x")
-    if hasattr(x, "cardinality"):
-        count = int(x.cardinality())
-        return count if count > 0 else None
-    if hasattr(x, "__len__") and hasattr(x, "shape"):
-        return math.ceil(len(x) / (fit_arguments.get("batch_size") or 32))
-    if hasattr(x, "__len__") and not isinstance(x, (dict, list, tuple)):
-        return len(x)
-    return None

@@ -62,7 +62,7 @@ def DANetHead(
     `conv5a -> PAM (sa) -> conv51`, `conv5c -> CAM (sc) -> conv52`; the sum
     of both branches and each branch alone go through their own dropout +
     1x1 classifier (`conv8`, `conv6`, `conv7`). Sublayers keep the official
-    names, so `head.get_layer("sa")` is the position attention.
+    names (`attention_layers(head)` gives the two modules).
 
     Args:
         in_channels: int. Channels of the layer4 features (2048 for
@@ -247,7 +247,7 @@ HEADS = {
 }
 
 
-def head_kind(kind):
+def head_choice(kind):
     """The `HeadKind` named `kind`; a one-line error names the choices."""
     if kind not in HEADS:
         raise ValueError(f"head must be one of {tuple(HEADS)}. Received: head={kind!r}")
@@ -257,17 +257,37 @@ def head_kind(kind):
 def segmentation_head(kind, in_channels, num_classes, dropout=0.1, synchronized_bn=False,
                       attention_block_size=None, align_corners=True, name="head"):
     """The head named by `kind` (a key of `HEADS`), as a functional `keras.Model`."""
-    return head_kind(kind).build(in_channels, num_classes, dropout, synchronized_bn,
+    return head_choice(kind).build(in_channels, num_classes, dropout, synchronized_bn,
                                  attention_block_size, align_corners, name)
 
 
 def head_output_names(kind):
     """The model's main outputs for head `kind`: DANet's three, or `logits` alone."""
-    return head_kind(kind).outputs
+    return head_choice(kind).outputs
 
 
 # The heads with a position-attention module (`sa`), whose rows a picture can draw.
 POSITION_ATTENTION_HEADS = ("danet", "pam")
+
+# Each attention module of a head: its layer's name and the projection whose
+# output it reads (the official `sa` after `conv5a`, `sc` after `conv5c`).
+ATTENTION_MODULES = {"pam": ("sa", "conv5a"), "cam": ("sc", "conv5c")}
+
+
+def attention_layers(head):
+    """`{"pam": PositionAttention, "cam": ChannelAttention}` of a head model:
+    the attention modules it has (both for `danet`, one for `pam` / `cam`,
+    none for the context heads)."""
+    names = {layer.name for layer in head.layers}
+    return {kind: head.get_layer(layer) for kind, (layer, _) in ATTENTION_MODULES.items()
+            if layer in names}
+
+
+def attention_inputs(head, features):
+    """`{"pam": ..., "cam": ...}`: what each attention module of `head` reads
+    for layer4 `features` (its projection's output, inference mode)."""
+    return {kind: head.get_layer(ATTENTION_MODULES[kind][1])(features, training=False)
+            for kind in attention_layers(head)}
 
 
 def require_head(model, kinds, purpose, having):

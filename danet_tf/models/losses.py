@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from danet_tf import recipe
+
 # Pixels labelled so count in no loss and no metric (the official code maps 255 to -1).
 IGNORE_LABEL = 255
 
@@ -75,7 +77,8 @@ class SegmentationCrossEntropy(keras.losses.Loss):
         }
 
 
-def official_losses(output_names, aux_loss_weight=0.4, **cross_entropy_kwargs):
+def official_losses(output_names, aux_loss_weight=recipe.AUX_LOSS_WEIGHT,
+                    **cross_entropy_kwargs):
     """The official loss: cross-entropy on every main output, weight 1 each
     (DANet's fused, position and channel logits), `aux_loss_weight` (mmseg's
     0.4) on `aux_logits`. Returns `(losses, loss_weights)` dicts for `compile`."""

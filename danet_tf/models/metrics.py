@@ -42,6 +42,24 @@ def segmentation_scores(confusion):
     }
 
 
+def score_record(scores, class_names=None):
+    """`segmentation_scores` as JSON values, the one record every command
+    writes: `miou`, `pixel_accuracy` and `per_class_iou` (a list, or by name
+    with `class_names`), a class absent from truth and prediction as `None`."""
+    per_class = [None if np.isnan(v) else float(v) for v in scores["per_class_iou"]]
+    if class_names is not None:
+        per_class = dict(zip(class_names, per_class))
+    return {"miou": float(scores["miou"]), "pixel_accuracy": float(scores["pixel_accuracy"]),
+            "per_class_iou": per_class}
+
+
+def scores_of_record(record):
+    """A `score_record` (list form) back as scores (`None` -> NaN), for tables."""
+    return {"miou": record["miou"], "pixel_accuracy": record["pixel_accuracy"],
+            "per_class_iou": np.array([np.nan if v is None else v
+                                       for v in record["per_class_iou"]])}
+
+
 def format_scores_table(scores, class_names, header="IoU"):
     """A markdown table of per-class IoU followed by mIoU and pixel accuracy."""
     return format_scores_columns({header: scores}, class_names)

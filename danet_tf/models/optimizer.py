@@ -1,7 +1,11 @@
 """PyTorch-semantics SGD and the poly learning-rate schedule of the DANet recipe."""
 
+import math
+
 import keras
 from keras import ops
+
+from danet_tf import recipe
 
 
 @keras.saving.register_keras_serializable(package="danet_tf")
@@ -20,7 +24,8 @@ class PolyDecay(keras.optimizers.schedules.LearningRateSchedule):
         warmup_steps: int. Linear ramp from `lr / warmup_steps` to `lr`.
     """
 
-    def __init__(self, initial_learning_rate, total_steps, power=0.9, warmup_steps=0):
+    def __init__(self, initial_learning_rate, total_steps, power=recipe.POLY_POWER,
+                 warmup_steps=0):
         self.initial_learning_rate = float(initial_learning_rate)
         self.total_steps = None if total_steps is None else int(total_steps)
         self.power = float(power)
@@ -63,7 +68,8 @@ class TorchSGD(keras.optimizers.Optimizer):
             `{"head/": 10.0}` for the official 10x head learning rate.
     """
 
-    def __init__(self, learning_rate=0.01, momentum=0.9, l2_weight_decay=1e-4,
+    def __init__(self, learning_rate=recipe.LEARNING_RATE, momentum=recipe.MOMENTUM,
+                 l2_weight_decay=recipe.WEIGHT_DECAY,
                  lr_multipliers=None, name="torch_sgd", **kwargs):
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.momentum = float(momentum)
@@ -108,11 +114,42 @@ class TorchSGD(keras.optimizers.Optimizer):
 HEAD_PREFIXES = ("head/", "aux_")
 
 
-def official_optimizer(learning_rate=0.01, total_steps=None, power=0.9, warmup_steps=0,
-                       momentum=0.9, weight_decay=1e-4, head_lr_multiplier=10.0):
+def official_optimizer(learning_rate=recipe.LEARNING_RATE, total_steps=None,
+                       power=recipe.POLY_POWER, warmup_steps=0, momentum=recipe.MOMENTUM,
+                       weight_decay=recipe.WEIGHT_DECAY,
+                       head_lr_multiplier=recipe.HEAD_LR_MULTIPLIER):
     """The official recipe's optimizer: PyTorch-semantics SGD (momentum 0.9,
     coupled weight decay 1e-4) with poly decay, the head at 10x the backbone's
     learning rate. `DANet.compile()` and `training/train.py` both use it."""
     schedule = PolyDecay(learning_rate, total_steps, power, warmup_steps)
     multipliers = dict.fromkeys(HEAD_PREFIXES, head_lr_multiplier)
     return TorchSGD(schedule, momentum, weight_decay, lr_multipliers=multipliers)
+
+
+def give_schedule_the_fit_length(optimizer, fit_arguments):
+    """Gives `optimizer`'s `PolyDecay` without a length (`DANet.compile()`'s
+    default) the length of a `fit` call: epochs x steps per epoch."""
+    # Keras keeps the schedule object only in this attribute (the public
+    # `learning_rate` is its current value).
+    schedule = getattr(optimizer, "_learning_rate", None)
+    if isinstance(schedule, PolyDecay) and schedule.total_steps is None:
+        steps = steps_per_epoch(fit_arguments)
+        if steps:
+            schedule.total_steps = steps * fit_arguments.get("epochs", 1)
+
+
+def steps_per_epoch(fit_arguments):
+    """Steps of one `fit` epoch: `steps_per_epoch`, else the data's length
+    (a finite tf.data dataset, a `PyDataset` or a DataLoader, or arrays and
+    `batch_size`); `None` when unknown (an endless dataset)."""
+    if fit_arguments.get("steps_per_epoch"):
+        return int(fit_arguments["steps_per_epoch"])
+    x = fit_arguments.get("x")
+    if hasattr(x, "cardinality"):
+        count = int(x.cardinality())
+        return count if count > 0 else None
+    if hasattr(x, "__len__") and hasattr(x, "shape"):
+        return math.ceil(len(x) / (fit_arguments.get("batch_size") or 32))
+    if hasattr(x, "__len__") and not isinstance(x, (dict, list, tuple)):
+        return len(x)
+    return None

@@ -1,4 +1,5 @@
-"""Pretrained weights: official DANet checkpoints, torchvision and keras.applications ResNets.
+"""Checkpoint conversion by name: official DANet and mmseg checkpoints (the
+ImageNet backbones are `backbone_weights`).
 
 Conversions are by name. The official state dict (junfu1115/DANet) names the
 backbone `pretrained.*` and the head `head.*`; torchvision ResNets use the same
@@ -16,7 +17,7 @@ only by `load_torch_state_dict`, never by the rest of the library.
 import numpy as np
 
 from danet_tf.models.dilated_resnet import BASIC_BLOCK_DEPTHS, DEPTHS
-from danet_tf.models.head import require_danet_head
+from danet_tf.models.head import attention_layers, require_danet_head
 
 BN_SUFFIXES = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean",
                "running_var": "moving_variance"}
@@ -152,12 +153,13 @@ def head_targets(head, names=OFFICIAL_HEAD_NAMES, prefix="head."):
         conv_name, bn_name = names[branch]
         targets.update(_conv_bn_targets(head.get_layer(branch), prefix + conv_name,
                                         prefix + bn_name))
-    pam = head.get_layer("sa")
+    modules = attention_layers(head)
+    pam = modules["pam"]
     for projection in ("query_conv", "key_conv", "value_conv"):
         targets.update(_layer_targets(getattr(pam, projection), prefix + names[projection],
                                       "conv"))
     targets[prefix + names["pam_gamma"]] = (pam.gamma, None)
-    targets[prefix + names["cam_gamma"]] = (head.get_layer("sc").gamma, None)
+    targets[prefix + names["cam_gamma"]] = (modules["cam"].gamma, None)
     for classifier in ("conv6", "conv7", "conv8"):
         layer = head.get_layer(classifier).get_layer("conv")
         targets.update(_layer_targets(layer, prefix + names[classifier], "conv"))
@@ -263,95 +265,3 @@ def mmseg_architecture(state):
         "deep_stem": "backbone.stem.0.weight" in state,
         "aux_head": "auxiliary_head.conv_seg.weight" in state,
     }
-
-
-def load_torchvision_backbone(backbone, state):
-    """Assigns torchvision ResNet ImageNet weights (`fc.*` ignored) to a `DilatedResNet`."""
-    return assign_state(backbone_targets(backbone), state, ignore_prefixes=("fc.",),
-                        source="torchvision ResNet checkpoint")
-
-
-# keras.applications has the bottleneck ResNets only (50, 101, 152).
-KERAS_APP_DEPTHS = tuple(d for d in DEPTHS if d not in BASIC_BLOCK_DEPTHS)
-
-
-def keras_applications_pairs(depth):
-    """`(keras.applications layer, DilatedResNet layer)` name pairs for the Caffe layout."""
-    pairs = [("conv1_conv", "conv1"), ("conv1_bn", "bn1")]
-    for stage, blocks in enumerate(DEPTHS[depth], start=1):
-        for block in range(blocks):
-            src = f"conv{stage + 1}_block{block + 1}"
-            dst = f"layer{stage}_{block}"
-            for i in (1, 2, 3):
-                pairs += [(f"{src}_{i}_conv", f"{dst}_conv{i}"), (f"{src}_{i}_bn", f"{dst}_bn{i}")]
-            if block == 0:
-                pairs += [(f"{src}_0_conv", f"{dst}_downsample_0"),
-                          (f"{src}_0_bn", f"{dst}_downsample_1")]
-    return pairs
-
-
-def load_keras_applications_backbone(backbone, application):
-    """Copies a `keras.applications.ResNet{50,101,152}` into a Caffe-layout `DilatedResNet`.
-
-    The backbone must be built with `layout="caffe"` (stride on the first
-    1x1 conv, conv biases, BN epsilon 1.001e-5), as those networks are.
-    """
-    num_blocks = sum(1 for layer in application.layers if layer.name.endswith("_3_conv"))
-    depth = next(d for d in KERAS_APP_DEPTHS if sum(DEPTHS[d]) == num_blocks)
-    copied = []
-    for src, dst in keras_applications_pairs(depth):
-        source, target = application.get_layer(src), backbone.get_layer(dst)
-        weights = source.get_weights()
-        shapes = [tuple(w.shape) for w in target.weights]
-        if [tuple(w.shape) for w in weights] != shapes:
-            raise WeightConversionError(
-                f"{src} -> {dst}: shapes {[w.shape for w in weights]} vs {shapes}"
-            )
-        target.set_weights(weights)
-        copied.append(dst)
-    return copied
-
-
-def load_backbone_weights(backbone, spec, depth, layout):
-    """Loads `spec` into a `DilatedResNet`; returns a one-line report.
-
-    `spec`: `"none"`; `"imagenet"` (keras.applications, downloaded by Keras;
-    caffe layout); a keras.applications `.h5` file (caffe layout); a
-    torchvision ResNet `.pth` (torchvision layout); or a `.weights.h5` of a
-    `DilatedResNet` (e.g. from `training/convert_weights.py torchvision`).
-    """
-    if spec in (None, "", "none"):
-        return "backbone: random initialisation"
-    if spec.endswith(".weights.h5"):
-        backbone.load_weights(spec)
-        return f"backbone: weights from {spec}"
-    if spec == "imagenet" or spec.endswith(".h5"):
-        if layout != "caffe":
-            raise ValueError(
-                f"backbone_weights={spec!r} are keras.applications weights, which need "
-                "model.backbone_layout=caffe (stride on the first 1x1 conv). For the "
-                "torchvision layout, pass a torchvision ResNet .pth file instead."
-            )
-        import keras
-
-        try:
-            application = getattr(keras.applications, f"ResNet{depth}")(
-                weights=spec, include_top=False, input_shape=(None, None, 3)
-            )
-        except Exception as error:  # Keras raises a bare Exception when a download fails
-            if "URL fetch failure" not in str(error):
-                raise
-            raise ConnectionError(
-                f"model.backbone_weights=imagenet: Keras could not download the ImageNet "
-                f"ResNet{depth} weights ({error}). Connect once (Keras keeps them in "
-                "~/.keras/models/), or set model.backbone_weights to a downloaded "
-                "keras.applications .h5 file, or to none (random initialisation)."
-            ) from error
-        copied = load_keras_applications_backbone(backbone, application)
-        return f"backbone: keras.applications ResNet{depth} weights ({spec}), {len(copied)} layers"
-    if layout != "torchvision":
-        raise ValueError(
-            f"{spec}: torchvision .pth weights need model.backbone_layout=torchvision."
-        )
-    names = load_torchvision_backbone(backbone, load_torch_state_dict(spec))
-    return f"backbone: torchvision weights from {spec}, {len(names)} tensors"

@@ -13,57 +13,13 @@ import keras
 import numpy as np
 
 from danet_tf.files import atomic_path, write_text
-
-BEST_SCORE = "best.json"  # the best validation: its scores, epoch and weights file
-LAST_SCORE = "last.json"  # the last validation: its scores and epoch
-
-
-def read_json(path, default=None):
-    """The JSON object in `path`, or `default` when there is no such file."""
-    if not os.path.isfile(path):
-        return default
-    with open(path) as f:
-        return json.load(f)
+from danet_tf.models.metrics import score_record
+from danet_tf.train.run_directory import RunDirectory, read_json
 
 
-def best_score(model_dir):
-    """`{"miou", "epoch", "weights"}` of the best model in `model_dir`, or `None`."""
-    return read_json(os.path.join(model_dir, BEST_SCORE))
-
-
-def latest_checkpoint(model_dir):
-    """`(epoch, path)` of the last complete epoch checkpoint, or `None`."""
-    state = read_json(os.path.join(model_dir, "checkpoint", "state.json"))
-    if not state:
-        return None
-    return int(state["epoch"]), os.path.join(model_dir, "checkpoint", state["weights"])
-
-
-def last_score(model_dir):
-    """`{"miou", "pixel_accuracy", "per_class_iou", "epoch"}` of the last
-    validation in `model_dir`, or `None`."""
-    return read_json(os.path.join(model_dir, LAST_SCORE))
-
-
-def score_record(scores, epoch):
-    """`scores` (from `segmentation_scores`) of `epoch` as JSON values (NaN: `None`)."""
-    return {"epoch": int(epoch), "miou": float(scores["miou"]),
-            "pixel_accuracy": float(scores["pixel_accuracy"]),
-            "per_class_iou": [None if np.isnan(v) else float(v)
-                              for v in scores["per_class_iou"]]}
-
-
-def as_scores(record):
-    """A `score_record` back as scores (`None` -> NaN), for tables."""
-    return {"miou": record["miou"], "pixel_accuracy": record["pixel_accuracy"],
-            "per_class_iou": np.array([np.nan if v is None else v
-                                       for v in record["per_class_iou"]])}
-
-
-def best_weights_path(model_dir):
-    """The best model's `.weights.h5` in `model_dir`, or `None`."""
-    saved = best_score(model_dir)
-    return os.path.join(model_dir, saved["weights"]) if saved else None
+def epoch_record(scores, epoch):
+    """`scores` of `epoch` as `last.json` / `best.json` hold them."""
+    return {"epoch": int(epoch), **score_record(scores)}
 
 
 class ResumableCheckpoint(keras.callbacks.Callback):
@@ -90,8 +46,9 @@ class ResumableCheckpoint(keras.callbacks.Callback):
 
     def __init__(self, model_dir, model, is_chief=True, max_to_keep=2):
         super().__init__()
-        self.directory = os.path.join(model_dir, "checkpoint")
-        self.state_path = os.path.join(self.directory, "state.json")
+        run = RunDirectory(model_dir)
+        self.directory = run.checkpoint_dir
+        self.state_path = run.checkpoint_state
         self.trained_model = model
         self.is_chief = is_chief
         self.max_to_keep = max_to_keep
@@ -148,7 +105,8 @@ class BestModel(keras.callbacks.Callback):
         self.metric = metric
         self.class_names = class_names
         self.model_dir = model_dir
-        saved = best_score(model_dir)
+        self.run = RunDirectory(model_dir)
+        saved = self.run.best()
         self.best = saved["miou"] if saved else -1.0
         self.is_chief = is_chief
         self.last_scores = None
@@ -170,8 +128,8 @@ class BestModel(keras.callbacks.Callback):
         evaluation of a run that never validated during `fit`."""
         self.last_scores = scores
         # Every worker: each decides alike whether a final evaluation is due.
-        write_text(os.path.join(self.model_dir, LAST_SCORE),
-                   json.dumps(score_record(scores, epoch)))
+        write_text(self.run.last_file,
+                   json.dumps(epoch_record(scores, epoch)))
         if self.writer:
             self._write_summaries(scores, epoch)
         if scores["miou"] > self.best:
@@ -183,12 +141,12 @@ class BestModel(keras.callbacks.Callback):
                   f"{scores['pixel_accuracy']:.4f} (best {self.best:.4f})")
 
     def _save(self, scores, epoch):
-        previous = best_weights_path(self.model_dir)
+        previous = self.run.best_weights()
         name = f"best-{epoch}.weights.h5"
         with atomic_path(os.path.join(self.model_dir, name)) as tmp:
             self.model.save_weights(tmp)
-        record = {**score_record(scores, epoch), "weights": name}
-        write_text(os.path.join(self.model_dir, BEST_SCORE), json.dumps(record))
+        record = {**epoch_record(scores, epoch), "weights": name}
+        write_text(self.run.best_file, json.dumps(record))
         if previous and os.path.basename(previous) != name and os.path.exists(previous):
             os.remove(previous)
 
@@ -201,6 +159,45 @@ class BestModel(keras.callbacks.Callback):
             for name, iou in zip(self.class_names, scores["per_class_iou"]):
                 if not np.isnan(iou):
                     tf.summary.scalar(f"val_iou/{name}", iou)
+
+
+COLLAPSE_ADVICE = ("try train.warmup_steps=200 or half the train.learning_rate, or "
+                   "model.head=fcn for a small data set (docs/ablation.md)")
+
+
+class CollapseWarning(keras.callbacks.Callback):
+    """Says in one line, and keeps training, when a run looks like it is
+    collapsing: its mean training loss of an epoch (after the first) is above
+    the epoch before's, or its val mIoU falls below half its best so far
+    (`best`, the run's `BestModel`). DANet fine-tuned from pretrained weights
+    on a small data set can do both (docs/ablation.md)."""
+
+    def __init__(self, best, is_chief=True):
+        super().__init__()
+        self.best = best
+        self.is_chief = is_chief
+        self.previous_loss = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        for line in self.signs(epoch, logs.get("loss"), logs.get("val_loss") is not None):
+            if self.is_chief:
+                print(f"warning: epoch {epoch + 1}: {line}; {COLLAPSE_ADVICE}.")
+
+    def signs(self, epoch, loss, validated):
+        """The warnings of epoch `epoch` (0-based) with mean training `loss`."""
+        signs = []
+        if loss is not None and self.previous_loss is not None and epoch >= 1 \
+                and loss > self.previous_loss:
+            signs.append(f"the training loss rose over the whole epoch "
+                         f"({self.previous_loss:.4f} -> {loss:.4f})")
+        if loss is not None:
+            self.previous_loss = float(loss)
+        last = self.best.last_scores
+        if validated and last is not None and last["miou"] < 0.5 * self.best.best:
+            signs.append(f"val mIoU {last['miou']:.4f} is below half the best "
+                         f"({self.best.best:.4f})")
+        return signs
 
 
 class Throughput(keras.callbacks.Callback):

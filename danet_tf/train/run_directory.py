@@ -1,5 +1,6 @@
 """A run directory knows what it is: its config.json says which model and data
 its checkpoints belong to, and a run never resumes someone else's checkpoints.
+`RunDirectory` is the one description of its files.
 """
 
 import datetime
@@ -17,7 +18,63 @@ MAY_CHANGE = {
     "model": {"backbone_weights", "init_from", "attention_block_size"},
 }
 MODES = ("auto", "resume", "restart")
-RUN_FILE = "run.json"  # {"id": ...}: which run the directory's checkpoints belong to
+
+
+def read_json(path, default=None):
+    """The JSON object in `path`, or `default` when there is no such file."""
+    if not os.path.isfile(path):
+        return default
+    with open(path) as f:
+        return json.load(f)
+
+
+class RunDirectory:
+    """The files of one run directory `path` (`train.model_dir`):
+
+    - `run.json`: `{"id": ...}`, which run the checkpoints belong to;
+    - `config.json`: the run's config;
+    - `checkpoint/ckpt-<epoch>.weights.h5` and `checkpoint/state.json`
+      (`ResumableCheckpoint`), the last complete epoch;
+    - `best-<epoch>.weights.h5` and `best.json` (its scores, epoch and
+      weights file), `last.json` (the last validation's scores and epoch).
+    """
+
+    def __init__(self, path):
+        self.path = path
+        self.run_file = os.path.join(path, "run.json")
+        self.config_file = os.path.join(path, "config.json")
+        self.checkpoint_dir = os.path.join(path, "checkpoint")
+        self.checkpoint_state = os.path.join(self.checkpoint_dir, "state.json")
+        self.best_file = os.path.join(path, "best.json")
+        self.last_file = os.path.join(path, "last.json")
+
+    def run_id(self):
+        """The id of the run (`run.json`), or `None` before it starts."""
+        return (read_json(self.run_file) or {}).get("id")
+
+    def has_checkpoint(self):
+        return os.path.isfile(self.checkpoint_state)
+
+    def latest_checkpoint(self):
+        """`(epoch, path)` of the last complete epoch checkpoint, or `None`."""
+        state = read_json(self.checkpoint_state)
+        if not state:
+            return None
+        return int(state["epoch"]), os.path.join(self.checkpoint_dir, state["weights"])
+
+    def best(self):
+        """`{"miou", "pixel_accuracy", "per_class_iou", "epoch", "weights"}` of
+        the best model, or `None`."""
+        return read_json(self.best_file)
+
+    def last(self):
+        """The last validation's scores and epoch, or `None`."""
+        return read_json(self.last_file)
+
+    def best_weights(self):
+        """The best model's `.weights.h5`, or `None`."""
+        best = self.best()
+        return os.path.join(self.path, best["weights"]) if best else None
 
 
 def config_differences(saved, current):
@@ -33,19 +90,6 @@ def config_differences(saved, current):
                     (list(b) if isinstance(b, (list, tuple)) else b):
                 differences.append(f"{section}.{key}: {a!r} -> {b!r}")
     return differences
-
-
-def has_checkpoint(model_dir):
-    return os.path.isfile(os.path.join(model_dir, "checkpoint", "state.json"))
-
-
-def run_id(model_dir):
-    """The id of the run in `model_dir` (`run.json`), or `None` before it starts."""
-    path = os.path.join(model_dir, RUN_FILE)
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        return json.load(f)["id"]
 
 
 def time_stamp():
@@ -79,12 +123,13 @@ def check_run_directory(config, mode="auto"):
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}. Received: {mode!r}")
     model_dir = config.train.model_dir
-    saved_path = os.path.join(model_dir, "config.json")
+    run = RunDirectory(model_dir)
+    saved_path = run.config_file
     if mode == "restart":
         return
-    if mode == "resume" and not has_checkpoint(model_dir):
+    if mode == "resume" and not run.has_checkpoint():
         raise ValueError(f"--resume: {model_dir} holds no checkpoint to resume from.")
-    if not has_checkpoint(model_dir) or not os.path.isfile(saved_path):
+    if not run.has_checkpoint() or not os.path.isfile(saved_path):
         return
     with open(saved_path) as f:
         saved = json.load(f)
@@ -111,7 +156,8 @@ def prepare_run_directory(config, mode="auto", stamp=None):
     if mode == "restart" and os.path.exists(model_dir):
         moved = aside_path(model_dir, stamp or time_stamp())
         os.replace(model_dir, moved)
-    if run_id(model_dir) is None:
+    run = RunDirectory(model_dir)
+    if run.run_id() is None:
         identity = f"{config.train.name}-{stamp or time_stamp()}-{secrets.token_hex(2)}"
-        write_text(os.path.join(model_dir, RUN_FILE), json.dumps({"id": identity}))
+        write_text(run.run_file, json.dumps({"id": identity}))
     return moved

@@ -14,7 +14,7 @@ from danet_tf.models.head import HEADS
 def describe_run(config, dist, model, weights_report):
     """The block a run opens with: what runs where, on what, and what it writes."""
     d, m, t = config.data, config.model, config.train
-    head = model.get_layer("head").count_params()
+    head = model.head.count_params()
     sizes = {split: split_size(d, split) for split in ("train", "val")}
     sizes = {k: "?" if v is None else v for k, v in sizes.items()}
     lines = [

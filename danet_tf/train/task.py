@@ -6,13 +6,13 @@ config's values to it."""
 import keras
 
 from danet_tf.data.pipeline import build_eval_dataset, build_train_dataset
+from danet_tf.models.backbone_weights import load_backbone_weights
 from danet_tf.models.dilated_resnet import BACKBONES
 from danet_tf.models.from_config import build_model
 from danet_tf.models.losses import official_losses
 from danet_tf.models.metrics import SegmentationMetric
 from danet_tf.models.optimizer import PolyDecay, official_optimizer
 from danet_tf.models.presets import load_trained_weights
-from danet_tf.models.weights import load_backbone_weights
 
 __all__ = ["build_inputs", "build_losses", "build_metrics", "build_model", "build_optimizer",
            "compile_model", "load_pretrained_backbone"]
@@ -24,7 +24,7 @@ def load_pretrained_backbone(config, model):
     m = config.model
     if m.init_from:
         return load_trained_weights(model, m.init_from)
-    return load_backbone_weights(model.get_layer("backbone"), m.backbone_weights,
+    return load_backbone_weights(model.backbone, m.backbone_weights,
                                  BACKBONES[m.backbone], m.backbone_layout)
 
 

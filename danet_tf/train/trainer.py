@@ -15,13 +15,12 @@ from danet_tf.files import write_text
 from danet_tf.train import distribute
 from danet_tf.train.callbacks import (
     BestModel,
+    CollapseWarning,
     ResumableCheckpoint,
     Throughput,
-    best_score,
-    best_weights_path,
-    last_score,
 )
 from danet_tf.train.interrupt import InterruptGuard
+from danet_tf.train.run_directory import RunDirectory
 from danet_tf.train.task import (
     build_inputs,
     build_metrics,
@@ -119,6 +118,8 @@ def fit(session, verbose=1):
                      os.path.join(t.model_dir, "logs"))
     guard = InterruptGuard()
     callbacks = [Throughput(config.data.batch_size), best, session.checkpoint]
+    if config.model.head == "danet":
+        callbacks.insert(2, CollapseWarning(best, chief))  # reads `best`'s scores after it
     if chief:
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(t.model_dir, "logs"),
                                                      update_freq="epoch"))
@@ -132,7 +133,7 @@ def fit(session, verbose=1):
                 steps_per_epoch=t.steps_per_epoch, validation_data=val_ds,
                 validation_freq=t.eval_every_epochs, callbacks=callbacks,
                 verbose=verbose if chief else 0, shuffle=False)
-    if best.last_scores is None and (trained or last_score(t.model_dir) is None):
+    if best.last_scores is None and (trained or RunDirectory(t.model_dir).last() is None):
         # No validation ran inside `fit` (epochs < eval_every_epochs): this
         # evaluation is the run's validation, and may be its best model.
         session.metric.reset_state()
@@ -144,6 +145,7 @@ def fit(session, verbose=1):
 
 def _result(session, trained, seconds, history, best, skips):
     t = session.config.train
+    run = RunDirectory(t.model_dir)
     return RunResult(
         backend=keras.backend.backend(),
         replicas=session.distribution.num_replicas,
@@ -154,9 +156,9 @@ def _result(session, trained, seconds, history, best, skips):
         trained=trained,
         train_seconds=round(seconds, 1),
         final_train_loss=float(history.history["loss"][-1]) if history else None,
-        best=best_score(t.model_dir),
-        last=last_score(t.model_dir),
-        best_weights=best_weights_path(t.model_dir),
+        best=run.best(),
+        last=run.last(),
+        best_weights=run.best_weights(),
         skipped_examples=tuple(skips.skipped.items()),
         model_dir=t.model_dir,
         is_chief=session.distribution.is_chief,

@@ -28,8 +28,7 @@ GOOD = {"a0": (64, 64), "a1": (64, 64), "b0": (48, 80), "b1": (48, 80)}
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
     net = DANet(NUM_CLASSES, backbone="resnet18")
-    net.get_layer("head").get_layer("sa").gamma.assign([0.5])
-    net.get_layer("head").get_layer("sc").gamma.assign([-0.5])
+    net.set_gammas(pam=0.5, cam=-0.5)
     path = str(tmp_path_factory.mktemp("keras") / "danet.keras")
     net.save(path)
     return net, path

@@ -22,9 +22,7 @@ def model():
     # Seeded: random weights leave near-ties, so int8 agreement varies by initialisation.
     keras.utils.set_random_seed(0)
     model = DANet(4, backbone="resnet18")  # the export contract is tested, not the size
-    head = model.get_layer("head")
-    head.get_layer("sa").gamma.assign([0.6])
-    head.get_layer("sc").gamma.assign([-0.4])
+    model.set_gammas(pam=0.6, cam=-0.4)
     return model
 
 
@@ -137,6 +135,7 @@ def test_existing_version_is_refused_unless_overwrite(model, saved_model):
         export.export_saved_model(model, str(root), "danet", version="v2")
 
 
+@pytest.mark.lane("memory")
 def test_onnx_matches_keras(model, images, tmp_path):
     """Exported in a process of its own: tf2onnx's conversion peaks at several
     GB and would stay in the suite's process for every later test."""

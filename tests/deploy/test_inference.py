@@ -34,9 +34,7 @@ def test_window_covering_the_whole_image_equals_whole_image_with_a_real_model():
     from danet_tf import DANet
 
     model = DANet(3, backbone="resnet18")
-    head = model.get_layer("head")
-    head.get_layer("sa").gamma.assign([0.5])
-    head.get_layer("sc").gamma.assign([0.5])
+    model.set_gammas(pam=0.5, cam=0.5)
     net = model.inference_model()
     image = _image(40, 40)
     whole = Segmenter(net).scores(image)
@@ -135,12 +133,7 @@ def _official_pad_image(img, mean, std, crop_size):
 
 
 def test_windows_are_padded_with_black_as_the_official_pad_image():
-    from danet_tf.deploy import inference
     from danet_tf.models.preprocessing import IMAGENET_MEAN, IMAGENET_STD
-
-    x = np.random.default_rng(0).normal(size=(1, 5, 7, 3)).astype("float32")
-    expected = _official_pad_image(x.transpose(0, 3, 1, 2), IMAGENET_MEAN, IMAGENET_STD, 9)
-    np.testing.assert_array_equal(inference._pad(x, 9, 9), expected.transpose(0, 2, 3, 1))
 
     seen = []
 
@@ -148,10 +141,8 @@ def test_windows_are_padded_with_black_as_the_official_pad_image():
         seen.append(window)
         return np.zeros((*window.shape[:3], 2), np.float32)
 
-    Segmenter(record, crop_size=16).scores(_image(10, 12))
-    black = (-np.array(IMAGENET_MEAN) / np.array(IMAGENET_STD)).astype(np.float32)
-    window = seen[0][0]
-    assert window.shape == (16, 16, 3)
-    np.testing.assert_allclose(window[10:], np.broadcast_to(black, window[10:].shape), rtol=2e-6)
-    np.testing.assert_allclose(window[:, 12:], np.broadcast_to(black, window[:, 12:].shape),
-                               rtol=2e-6)
+    image = _image(10, 12)
+    Segmenter(record, crop_size=16).scores(image)
+    x = np.asarray(normalize(image), np.float32)[None]
+    expected = _official_pad_image(x.transpose(0, 3, 1, 2), IMAGENET_MEAN, IMAGENET_STD, 16)
+    np.testing.assert_array_equal(seen[0], expected.transpose(0, 2, 3, 1))

@@ -16,8 +16,7 @@ pytestmark = pytest.mark.slow
 def model():
     keras.utils.set_random_seed(0)
     model = DANet(5, backbone="resnet18")
-    model.get_layer("head").get_layer("sa").gamma.assign([0.5])
-    model.get_layer("head").get_layer("sc").gamma.assign([-0.3])
+    model.set_gammas(pam=0.5, cam=-0.3)
     return model
 
 

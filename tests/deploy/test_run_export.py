@@ -9,6 +9,7 @@ import pytest
 
 from danet_tf.config import load_config
 from danet_tf.deploy import layout
+from danet_tf.deploy.export_report import ExportRequest
 from danet_tf.deploy.run_export import export_in_tensorflow, export_run
 from danet_tf.models.from_config import build_model
 
@@ -28,8 +29,10 @@ def test_export_run_names_its_run_and_the_tensorflow_process_reports_in_a_file(t
     assert report["saved_model"]["path"] == layout.saved_model_dir(str(tmp_path), name, 1)
     saved = json.loads(open(layout.config_path(str(tmp_path), name)).read())
     assert saved["run"] == run and saved["model"]["backbone"] == "resnet18"
-    # What a JAX or PyTorch run does for these formats: `danet-export` under
+    # What a JAX or PyTorch run does for these formats: the export under
     # TensorFlow in a child process, its report handed back through a file.
-    child = export_in_tensorflow(config, report["keras_model"]["path"], 2, ["saved_model"])
+    request = ExportRequest(str(tmp_path), name, 2, ("saved_model",), data=config.data)
+    child = export_in_tensorflow(layout.config_path(str(tmp_path), name),
+                                 report["keras_model"]["path"], request)
     assert child["saved_model"]["path"] == layout.saved_model_dir(str(tmp_path), name, 2)
     assert os.path.isfile(os.path.join(child["saved_model"]["path"], "saved_model.pb"))

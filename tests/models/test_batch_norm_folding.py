@@ -8,6 +8,14 @@ from danet_tf import DANet, fold_batch_norm
 from danet_tf.models.batch_norm_folding import conv_bn_pairs, folded_conv_weights
 
 
+def _nested_layers(model):
+    """Every layer of `model`, those of its nested models included."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _nested_layers(layer)
+
+
 def test_folded_conv_weights_match_the_formula_in_float64():
     rng = np.random.default_rng(0)
     model = keras.Sequential([
@@ -41,12 +49,11 @@ def test_folded_model_equals_the_original_in_inference(options):
     rng = np.random.default_rng(1)
     model = DANet(num_classes=5, **options)
     randomize_batch_norms(model, rng)
-    model.get_layer("head").get_layer("sa").gamma.assign([0.7])
-    model.get_layer("head").get_layer("sc").gamma.assign([0.3])
+    model.set_gammas(pam=0.7, cam=0.3)
     folded = fold_batch_norm(model)
 
     assert not any(isinstance(layer, keras.layers.BatchNormalization)
-                   for layer in folded._flatten_layers())
+                   for layer in _nested_layers(folded))
     # One conv with a bias for each pair; as many weights as the original less BN's four.
     assert len(folded.weights) == len(model.weights) - 3 * len(conv_bn_pairs(model)) - sum(
         1 for conv, _ in conv_bn_pairs(model) if conv.use_bias)

@@ -52,9 +52,7 @@ def test_aux_head_and_multi_grid():
 
 
 def test_every_trainable_weight_gets_a_gradient(danet18):
-    head = danet18.get_layer("head")
-    head.get_layer("sa").gamma.assign([0.5])
-    head.get_layer("sc").gamma.assign([0.5])
+    danet18.set_gammas(pam=0.5, cam=0.5)
     images = np.random.randn(2, 48, 48, 3).astype("float32")
     labels = np.random.randint(0, 5, (2, 48, 48))
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -75,9 +73,7 @@ def test_every_trainable_weight_gets_a_gradient(danet18):
 @pytest.mark.tensorflow
 def test_keras_round_trip_in_fresh_process(tmp_path):
     model = DANet(num_classes=4, backbone="resnet18", aux_head=True)
-    head = model.get_layer("head")
-    head.get_layer("sa").gamma.assign([0.3])
-    head.get_layer("sc").gamma.assign([-0.2])
+    model.set_gammas(pam=0.3, cam=-0.2)
     images = np.random.randn(1, 41, 50, 3).astype("float32")
     expected = {k: to_numpy(v) for k, v in model(images).items()}
     path = tmp_path / "danet.keras"
@@ -130,7 +126,7 @@ def test_dtype_policy_is_saved_and_restored(tmp_path):
     assert restored.get_config()["dtype"]["config"]["name"] == "mixed_bfloat16"
     conv = restored.get_layer("backbone").get_layer("conv1")
     assert (conv.compute_dtype, conv.variable_dtype) == ("bfloat16", "float32")
-    pam = restored.get_layer("head").get_layer("sa")
+    pam = restored.attention_layers()["pam"]
     assert pam.compute_dtype == "bfloat16"
     logits = restored(np.zeros((1, 32, 40, 3), "float32"))["logits"]
     assert keras.backend.standardize_dtype(logits.dtype) == "bfloat16"
@@ -162,7 +158,7 @@ def test_compile_with_no_arguments_trains_on_images_and_masks():
     masks[:, 16:, :] = 2
     masks[0, :4, :4] = 255
     history = model.fit(images, masks, batch_size=2, epochs=4, verbose=0).history
-    schedule = model.optimizer._learning_rate
+    schedule = keras.optimizers.schedules.deserialize(model.optimizer.get_config()["learning_rate"])
     assert isinstance(schedule, PolyDecay) and schedule.total_steps == 8  # 2 batches x 4 epochs
     assert int(to_numpy(model.optimizer.iterations)) == 8
     # The loss is the sum of three ignore-255 cross-entropies, weight 1 each.
@@ -178,3 +174,29 @@ def test_compile_with_no_arguments_trains_on_images_and_masks():
                                                              & labelled)
             for c in range(3) if np.any(((predicted == c) | (masks == c)) & labelled)]
     assert evaluated["logits_miou"] == pytest.approx(np.mean(ious), abs=1e-6)
+
+
+@pytest.mark.parametrize("head, modules", [("danet", ["pam", "cam"]), ("pam", ["pam"]),
+                                           ("cam", ["cam"]), ("fcn", [])])
+def test_the_attention_seams_find_each_heads_modules(head, modules):
+    from danet_tf.models.attention import ChannelAttention, PositionAttention
+
+    model = DANet(num_classes=3, backbone="resnet18", head=head)
+    layers = model.attention_layers()
+    assert sorted(layers) == sorted(modules)
+    kinds = {"pam": PositionAttention, "cam": ChannelAttention}
+    assert all(isinstance(layer, kinds[kind]) for kind, layer in layers.items())
+    values = {kind: 0.25 * (i + 1) for i, kind in enumerate(modules)}
+    model.set_gammas(**values)
+    assert model.gammas() == pytest.approx(values)
+    if "cam" not in modules:
+        with pytest.raises(ValueError, match="no cam module"):
+            model.set_gammas(cam=1.0)
+    x = np.random.default_rng(0).normal(size=(1, 32, 40, 3)).astype("float32")
+    inputs = model.attention_inputs(x)
+    features = model.backbone(x, training=False)["layer4"]
+    for kind, projection in (("pam", "conv5a"), ("cam", "conv5c")):
+        if kind in modules:
+            expected = model.head.get_layer(projection)(features, training=False)
+            np.testing.assert_array_equal(to_numpy(inputs[kind]), to_numpy(expected))
+    assert sorted(inputs) == sorted(modules)

@@ -15,6 +15,7 @@ from danet_tf.models.head import (
     HEADS,
     aspp_head,
     attention_branch_head,
+    attention_layers,
     fcn_head,
     psp_head,
     segmentation_head,
@@ -176,8 +177,9 @@ def test_pam_and_cam_heads_are_danet_branches_wired_alike(features):
     rng = np.random.default_rng(5)
     danet = segmentation_head("danet", 32, 3)
     _randomise_batch_norm(danet, rng)
-    danet.get_layer("sa").gamma.assign([0.7])
-    danet.get_layer("sc").gamma.assign([-0.5])
+    layers = attention_layers(danet)
+    layers["pam"].gamma.assign([0.7])
+    layers["cam"].gamma.assign([-0.5])
     x = features.astype("float32")
     _, pam_logits, cam_logits = (to_numpy(o) for o in danet(x, training=False))
     for branch, expected in (("pam", pam_logits), ("cam", cam_logits)):

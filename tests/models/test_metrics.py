@@ -4,6 +4,8 @@ from danet_tf.models.metrics import (
     SegmentationMetric,
     confusion_matrix,
     format_scores_table,
+    score_record,
+    scores_of_record,
     segmentation_scores,
 )
 
@@ -36,6 +38,19 @@ def test_scores_by_hand():
     np.testing.assert_allclose(scores["pixel_accuracy"], 3 / 4)
     table = format_scores_table(scores, ["a", "b", "c"])
     assert "| a | 0.6667 |" in table and "| c | n/a |" in table
+
+
+def test_one_score_record_for_json_and_back():
+    import json
+
+    scores = segmentation_scores(np.array([[2, 1, 0], [0, 1, 0], [0, 0, 0]]))
+    record = json.loads(json.dumps(score_record(scores)))  # NaN is not JSON
+    assert record["per_class_iou"][2] is None and record["miou"] == scores["miou"]
+    np.testing.assert_allclose(record["per_class_iou"][:2], [2 / 3, 1 / 2])
+    by_name = score_record(scores, ["a", "b", "c"])["per_class_iou"]
+    assert by_name == {"a": record["per_class_iou"][0], "b": 0.5, "c": None}
+    back = scores_of_record(record)
+    np.testing.assert_array_equal(back["per_class_iou"], scores["per_class_iou"])
 
 
 def test_metric_accumulates_over_batches_and_matches_numpy():

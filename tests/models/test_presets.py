@@ -16,8 +16,7 @@ from danet_tf.testing.mmseg_reference import mmseg_checkpoint
 @pytest.fixture(scope="module")
 def model():
     net = DANet(4, backbone="resnet18", deep_stem=True, aux_head=True, align_corners=False)
-    for layer in (net.get_layer("head").get_layer("sa"), net.get_layer("head").get_layer("sc")):
-        layer.gamma.assign(np.full(layer.gamma.shape, 0.3, "float32"))
+    net.set_gammas(pam=0.3, cam=0.3)
     return net
 
 

@@ -7,13 +7,15 @@ from conftest import relative_error
 from helpers import infer
 
 from danet_tf import DANet
+from danet_tf.models.backbone_weights import (
+    load_keras_applications_backbone,
+    load_torchvision_backbone,
+)
 from danet_tf.models.dilated_resnet import DilatedResNet
 from danet_tf.models.weights import (
     WeightConversionError,
-    load_keras_applications_backbone,
     load_official_danet,
     load_torch_state_dict,
-    load_torchvision_backbone,
 )
 from danet_tf.testing.torch_danet import DANet as TorchDANet
 from danet_tf.testing.torch_danet import DilatedResNet as TorchResNet

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from danet_tf.config import load_config
-from danet_tf.train.run_directory import check_run_directory, prepare_run_directory, run_id
+from danet_tf.train.run_directory import RunDirectory, check_run_directory, prepare_run_directory
 
 
 def _previous_run(tmp_path, *overrides):
@@ -57,6 +57,7 @@ def test_resume_needs_a_checkpoint_and_restart_keeps_the_old_run(tmp_path):
     assert (tmp_path / moved / "checkpoint" / "state.json").exists()
     # The new run directory holds only the new run's id.
     assert os.listdir(tmp_path / "run") == ["run.json"]
-    assert run_id(str(tmp_path / "run")).startswith("danet_quickstart-20260101-000000-")
+    new_id = RunDirectory(str(tmp_path / "run")).run_id()
+    assert new_id.startswith("danet_quickstart-20260101-000000-")
     # A second restart in the same second gets a place of its own.
     assert prepare_run_directory(other, "restart", stamp="20260101-000000").endswith("-2")

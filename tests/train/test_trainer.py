@@ -33,6 +33,7 @@ def _run(out_dir, strategy, *args, env=None, timeout=400, backend="tensorflow"):
         return json.load(f)
 
 
+@pytest.mark.lane("processes")
 def test_mirrored_fit_on_two_logical_cpus_resumes_after_a_kill(tmp_path):
     """`fit` under MirroredStrategy (the README's `--strategy mirrored`) on 2
     logical CPUs, killed (`kill -9`) after its first checkpoint; the same
@@ -80,6 +81,7 @@ def _jax_one_step(out, devices):
     return [buffers[k] for k in buffers.files if buffers[k].ndim], summary
 
 
+@pytest.mark.lane("processes")
 def test_jax_data_parallel_on_two_devices_equals_one_device(tmp_path):
     """`keras.distribution.DataParallel` over 2 host devices computes the same
     training step as one device (dropout off, so that neither run draws
@@ -141,6 +143,7 @@ def _run_two_workers(tmp_path, env_extra=None, timeout=480):
     return results
 
 
+@pytest.mark.lane("memory")
 def test_two_multiworker_processes_reach_identical_weights(tmp_path):
     results = _run_two_workers(tmp_path)
     for _, returncode, stderr in results:
@@ -184,10 +187,9 @@ def test_short_deterministic_run_lowers_the_loss():
 def test_every_ablation_head_trains_and_exports(head, tmp_path):
     """`--set model.head=...`: one output, one loss, the run exports a
     `.keras` file that reloads as that head (DANet itself: every other test)."""
-    from danet_tf.cli.train import run
+    from run_training import TINY  # this test's folder: first on sys.path under pytest
 
-    sys.path.insert(0, os.path.dirname(RUNNER))
-    from run_training import TINY
+    from danet_tf.cli.train import run
 
     config = load_config(overrides=TINY + [
         f"model.head={head}", "model.backbone=resnet18", "train.epochs=1",
@@ -202,6 +204,7 @@ def test_every_ablation_head_trains_and_exports(head, tmp_path):
                                atol=1e-5)
 
 
+@pytest.mark.lane("memory")
 def test_keras_still_needs_the_multiworker_patch(tmp_path):
     """Fails once Keras fixes keras-team/keras#20585: then drop the patch
     (danet_tf/train/distribute.py) or take the fixed version off its list."""
