@@ -1,1 +1,1 @@
-"""The benchmark suite: `python -m benchmarks.run` (or `python benchmarks/run.py`)."""
+"""The benchmark suite: `python -m benchmarks.run` (from the repository root)."""

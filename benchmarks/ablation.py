@@ -2,14 +2,14 @@
 DANet on one pretrained dilated backbone, on two tasks that need long-range
 context and one that does not.
 
-    python benchmarks/ablation.py [--quick] [--workdir DIR] [--heads fcn danet ...]
+    python -m benchmarks.ablation [--quick] [--workdir DIR] [--heads fcn danet ...]
 
 First a miniature backbone is pretrained once (`benchmarks/ablation_backbone.py`:
 ResNet-18 at output stride 8, FCN head, local-texture scenes, until val mIoU
 stops improving), the stand-in for ImageNet weights. Every head
 (`model.head`) then starts from it and trains with the same budget (the
-official recipe: backbone at the base learning rate, head at 10x; `STEPS`
-steps of batch 4 on whole 64x128 scenes):
+official recipe: backbone at the base learning rate, head at 10x;
+`ablation_config.STEPS` steps of batch 4 on whole 64x128 scenes):
 - `context` (twin and lone objects look the same up close; only the far half
   tells them apart) and `marker` (a region's class names the kind of the
   marker object in the far half; marker and region look different):
@@ -33,49 +33,16 @@ import subprocess
 import sys
 import time
 
-if __package__ in (None, ""):  # run as a script: make the `benchmarks` package importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 import numpy as np
 
+from benchmarks.ablation_config import run_config
 from benchmarks.ablation_table import CUE_CLASSES, table
 from benchmarks.timing import median_time
 from danet_tf.models.head import HEADS, POSITION_ATTENTION_HEADS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SEEDS = (0, 1, 2)
-STEPS = 360
-# Per task: the preset, and what the control changes of the context preset
-# (the same image size and budget, the quick start's six texture classes).
-TASKS = {
-    "context": ("context", []),
-    "marker": ("marker", []),
-    "textures": ("context", ["data.synthetic_task=textures", "data.name=synthetic",
-                             "data.num_classes=6"]),
-}
 LONG_RANGE = tuple(CUE_CLASSES)
-QUICK = ["data.synthetic_train_size=32", "data.synthetic_val_size=8", "data.batch_size=4",
-         "data.eval_batch_size=4", "train.steps_per_epoch=3", "train.warmup_steps=0",
-         "data.synthetic_image_size=[32, 64]", "data.crop_size=[32, 64]"]
-
-
-def backbone_path(workdir):
-    return os.path.join(workdir, "backbone", "backbone.weights.h5")
-
-
-def run_config(head, task, seed, workdir, quick):
-    """The `ExperimentConfig` of one run: the task's preset, `STEPS` steps
-    from the pretrained backbone, this head and seed."""
-    from danet_tf.config import load_config
-
-    name = f"{head}_{task}_seed{seed}"
-    preset, changes = TASKS[task]
-    overrides = changes + [f"train.steps_per_epoch={STEPS}"] + (QUICK if quick else []) + [
-        f"model.head={head}", f"data.seed={seed}", f"train.name={name}",
-        f"model.backbone_weights={backbone_path(workdir)}",
-        f"train.model_dir={workdir}/runs/{name}", f"train.export_dir={workdir}/exports",
-        "train.export_formats=[keras]"]
-    return load_config(preset, overrides=overrides)
 
 
 def train_one(head, task, seed, workdir, quick):
@@ -107,13 +74,37 @@ def train_one(head, task, seed, workdir, quick):
             "steps": config.train.epochs * config.train.steps_per_epoch}
 
 
+def _ops_the_outputs_need(function):
+    """Names of the ops of a concrete function's graph that its outputs
+    depend on (the graph also holds ops whose results nothing reads)."""
+    needed, stack = set(), [tensor.op for tensor in function.outputs]
+    while stack:
+        op = stack.pop()
+        if op.name not in needed:
+            needed.add(op.name)
+            stack += [tensor.op for tensor in op.inputs] + list(op.control_inputs)
+    return needed
+
+
+def graph_flops(function):
+    """Float operations (multiply-add = 2) of the ops a concrete function's
+    outputs need, by TensorFlow's graph profiler (per-op statistics)."""
+    import tensorflow as tf
+
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    profile = tf.compat.v1.profiler.profile(graph=function.graph, cmd="graph", options=options)
+    flops, stack = {}, list(profile.children)
+    while stack:
+        node = stack.pop()
+        flops[node.name] = node.float_ops
+        stack += node.children
+    return sum(flops.get(name, 0) for name in _ops_the_outputs_need(function))
+
+
 def measure_head(head, size=512, repeats=5):
     """Parameters, GFLOPs and batch-1 forward latency of `head` at `size`^2."""
     import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
-    from tensorflow.python.profiler import model_analyzer, option_builder
 
     from danet_tf import DANet
 
@@ -121,10 +112,7 @@ def measure_head(head, size=512, repeats=5):
     net = model.inference_model(fold_batch_norm=True)
     spec = tf.TensorSpec((1, size, size, 3), tf.float32)
     forward = tf.function(lambda x: net(x, training=False))
-    frozen = convert_variables_to_constants_v2(forward.get_concrete_function(spec))
-    options = option_builder.ProfileOptionBuilder.float_operation()
-    options["output"] = "none"
-    flops = model_analyzer.profile(frozen.graph, options=options).total_float_ops
+    flops = graph_flops(forward.get_concrete_function(spec))
     x = tf.random.normal((1, size, size, 3), seed=0)
     return {"params": model.count_params(),
             "head_params": model.get_layer("head").count_params(),
@@ -139,7 +127,7 @@ def cached(path, command, timeout):
     if not os.path.isfile(path):
         proc = subprocess.run(command, stderr=subprocess.PIPE, text=True, timeout=timeout)
         if proc.returncode or not os.path.isfile(path):
-            print(f"FAILED {' '.join(command[2:])}:\n{proc.stderr[-1500:]}", file=sys.stderr)
+            print(f"FAILED {' '.join(command[3:])}:\n{proc.stderr[-1500:]}", file=sys.stderr)
             return None
     with open(path) as f:
         return json.load(f)
@@ -218,7 +206,7 @@ def main(argv=None):
         return
     if args.pretrain or args.train or args.measure:
         return child(args)
-    me = [sys.executable, os.path.abspath(__file__), "--workdir", args.given_workdir] + (
+    me = [sys.executable, "-m", "benchmarks.ablation", "--workdir", args.given_workdir] + (
         ["--quick"] if args.quick else [])
     # Seed by seed over every head and task, the control last: a cut-off run
     # leaves complete rows.

@@ -14,6 +14,7 @@ import time
 
 import keras
 
+from benchmarks.ablation_config import QUICK, TASKS, backbone_path
 from danet_tf.files import atomic_path
 
 PRETRAIN_SEED = 100
@@ -25,7 +26,6 @@ PATIENCE = 2  # epochs without a better val mIoU before stopping
 def pretrain_config(workdir, quick):
     """FCN on the textures task at the ablation's scene size, batch 4, the
     official recipe over at most `MAX_EPOCHS` epochs of `EPOCH_STEPS`."""
-    from benchmarks.ablation import QUICK, TASKS
     from danet_tf.config import load_config
 
     preset, changes = TASKS["textures"]
@@ -68,7 +68,7 @@ def pretrain_backbone(workdir, quick=False):
 
     config = pretrain_config(workdir, quick)
     os.makedirs(config.train.model_dir, exist_ok=True)
-    path = os.path.join(workdir, "backbone", "backbone.weights.h5")
+    path = backbone_path(workdir)
     session = start_training(config)
     train_ds, val_ds = build_inputs(config, 0, SkipCounter())
     stop = StopWhenFlat(path, PATIENCE)

@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 
+from benchmarks.ablation_config import run_config
 from danet_tf.models.head import HEADS
 
 PALETTE = np.array([[0, 0, 0], [200, 30, 30], [40, 170, 60], [40, 90, 220]], np.uint8)
@@ -36,9 +37,10 @@ def _scene(task, config):
     return index, images[index], masks[index]
 
 
-def _points(task, truth):
-    """`[(label, (y, x), far mask on the image)]`: the pixels whose PAM rows
-    the picture draws, and what their mass is counted on."""
+def points(task, truth):
+    """`[(label, (y, x), far mask on the image)]` for a val scene's mask
+    `truth` of `task`: the pixels whose PAM rows the picture draws, and what
+    their mass is counted on."""
     half = truth.shape[1] // 2
     left = np.zeros_like(truth, bool)
     left[:, :half] = True
@@ -68,42 +70,73 @@ def attention_figure(workdir, task, out, head="danet", scale=4):
     """Draws the picture of seed 0's `head` (`danet` or `pam`) on `task` into `out`; returns each
     drawn row's attention mass on its far target (and, for `marker`, the
     marker's share of the grid as `uniform`)."""
-    import keras
     from PIL import Image
 
-    from benchmarks.ablation import run_config
     from danet_tf.deploy import visualize
-    from danet_tf.models.preprocessing import normalize
 
-    name = f"{head}_{task}_seed0"
-    model = keras.models.load_model(os.path.join(workdir, "exports", name, f"{name}.keras"))
-    config = run_config(head, task, 0, workdir, quick=False)
-    index, image, truth = _scene(task, config)
-    height, width = truth.shape
+    model = _trained_model(workdir, head, task)
+    index, image, truth = _scene(task, run_config(head, task, 0, workdir, quick=False))
     pam, grid = visualize.position_attention(model, image)
-    prediction = np.asarray(model.inference_model()(normalize(image)[None]))[0].argmax(-1)
-    size = (width * scale, height * scale)
-    big = np.asarray(Image.fromarray(image).resize(size, Image.NEAREST))
-
-    def classes(c):
-        return np.asarray(Image.fromarray(PALETTE[c]).resize(size, Image.NEAREST))
-
-    rows = np.round(np.linspace(0, height - 1, grid[0])).astype(int)
-    cols = np.round(np.linspace(0, width - 1, grid[1])).astype(int)
-    panels = [big, classes(truth), classes(prediction)]
+    big = _enlarged(image, scale)
+    panels = [big, _enlarged(PALETTE[truth], scale),
+              _enlarged(PALETTE[_predicted_classes(model, image)], scale)]
     titles = [f"{task} val scene {index}", TRUTH_TITLES[task],
               f"{HEADS[head].title} prediction (seed 0)"]
+    on = "the far half's objects" if task == "context" else "the marker"
     masses = {}
-    for label, point, far in _points(task, truth):
-        target = far[np.ix_(rows, cols)]
-        row = pam[visualize.feature_index(point, (height, width), grid)].reshape(grid)
+    for label, point, far in points(task, truth):
+        row, target = _pam_row(pam, grid, point, truth.shape), _on_grid(far, grid)
         masses[label] = float(row[target].sum())
         if task == "marker":
             masses["uniform"] = float(target.mean())
-        heat = visualize.mark(visualize.heatmap(row, big), (point[0] * scale, point[1] * scale), 8)
-        panels.append(visualize.with_colour_bar(heat, float(row.min()), float(row.max())))
-        on = "the far half's objects" if task == "context" else "the marker"
+        panels.append(_heat_panel(row, big, point, scale))
         titles.append(f"PAM row of a {label} pixel: {masses[label]:.0%} on {on}")
-    sheet = visualize.figure_sheet(panels, titles, columns=3)
-    Image.fromarray(sheet).save(out, optimize=True)
+    Image.fromarray(visualize.figure_sheet(panels, titles, columns=3)).save(out, optimize=True)
     return masses
+
+
+def _trained_model(workdir, head, task):
+    """Seed 0's exported `.keras` model of `head` on `task`."""
+    import keras
+
+    name = f"{head}_{task}_seed0"
+    return keras.models.load_model(os.path.join(workdir, "exports", name, f"{name}.keras"))
+
+
+def _predicted_classes(model, image):
+    """The model's class map of the uint8 `image`."""
+    from danet_tf.models.preprocessing import normalize
+
+    return np.asarray(model.inference_model()(normalize(image)[None]))[0].argmax(-1)
+
+
+def _enlarged(picture, scale):
+    """An `(H, W, 3)` uint8 picture `scale` times larger, its pixels kept square."""
+    from PIL import Image
+
+    height, width = picture.shape[:2]
+    size = (width * scale, height * scale)
+    return np.asarray(Image.fromarray(picture).resize(size, Image.NEAREST))
+
+
+def _pam_row(pam, grid, point, shape):
+    """The PAM row of the image pixel `point` (image of `shape`), on the feature `grid`."""
+    from danet_tf.deploy import visualize
+
+    return pam[visualize.feature_index(point, shape, grid)].reshape(grid)
+
+
+def _on_grid(mask, grid):
+    """An image `mask` sampled at the pixels of the feature `grid`."""
+    height, width = mask.shape
+    rows = np.round(np.linspace(0, height - 1, grid[0])).astype(int)
+    cols = np.round(np.linspace(0, width - 1, grid[1])).astype(int)
+    return mask[np.ix_(rows, cols)]
+
+
+def _heat_panel(row, big, point, scale):
+    """A PAM `row` over the enlarged image `big`, `point` marked, with a colour bar."""
+    from danet_tf.deploy import visualize
+
+    heat = visualize.mark(visualize.heatmap(row, big), (point[0] * scale, point[1] * scale), 8)
+    return visualize.with_colour_bar(heat, float(row.min()), float(row.max()))

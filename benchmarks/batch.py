@@ -1,6 +1,6 @@
 """Batch prediction throughput: a plain loop against the Beam pipeline.
 
-    python benchmarks/batch.py --workdir DIR [--images 64 --size 512 --backbone resnet50]
+    python -m benchmarks.batch --workdir DIR [--images 64 --size 512 --backbone resnet50]
 
 Segments `images` random JPEGs of `size` x `size` (whole images, one scale)
 with a randomly initialised DANet saved to `DIR`, four ways, each case in
@@ -24,9 +24,6 @@ import resource
 import subprocess
 import sys
 import time
-
-if __package__ in (None, ""):  # run as a script: make the `benchmarks` package importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -96,7 +93,7 @@ def run_case(case, image_dir, model, output):
 
 def run_in_subprocess(case, image_dir, model, output):
     proc = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "--case", case, "--image-dir", image_dir,
+        [sys.executable, "-m", "benchmarks.batch", "--case", case, "--image-dir", image_dir,
          "--model", model, "--output", output],
         capture_output=True, text=True, cwd=ROOT)
     line = next((line for line in proc.stdout.splitlines() if line.startswith("RESULT ")), None)

@@ -1,6 +1,6 @@
 """DANet on a GPU: this project on Keras' JAX backend next to the PyTorch reference.
 
-    python benchmarks/gpu.py [--tiny] [--repeats 10] [--out benchmarks/results/gpu.json]
+    python -m benchmarks.gpu [--tiny] [--repeats 10] [--out benchmarks/results/gpu.json]
 
 Runs on a CUDA machine that has JAX and PyTorch but no TensorFlow (the
 project and Keras installed as pure-Python wheels): `danet_tf`'s model core
@@ -91,48 +91,72 @@ def run_jax(kind, batch, height, width, option, repeats):
 
 def run_torch(kind, batch, height, width, option, repeats):
     import torch
-    import torch.nn.functional as F
-
-    from danet_tf.testing.torch_danet import DANet, randomize
 
     cuda = torch.cuda.is_available()
-    # JAX's default float32 precision on NVIDIA GPUs is TF32 for matmuls and
-    # convolutions; PyTorch's is TF32 for cuDNN convolutions only. Same
-    # arithmetic on both sides: TF32 matmuls for PyTorch too.
-    torch.set_float32_matmul_precision("high")
     device = torch.device("cuda" if cuda else "cpu")
-    model = randomize(DANet(19, layers=(3, 4, 23, 3), multi_grid=(4, 8, 16))).to(device)
-    images = torch.randn(batch, 3, height, width, device=device)
+    model, images = _torch_reference(device, batch, height, width)
     sync = torch.cuda.synchronize if cuda else (lambda: None)
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16,
-                              enabled=option == "mixed_bfloat16")
-    if kind == "forward":
-        model.eval()
-
-        def step():
-            with torch.no_grad():
-                model(images)[0]
-            sync()
-    else:
-        model.train()
-        labels = torch.randint(0, 19, (batch, height, width), device=device)
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.003, momentum=0.9,
-                                    weight_decay=1e-4)
-
-        def step():
-            optimizer.zero_grad(set_to_none=True)
-            with autocast:
-                outputs = model(images)
-                loss = sum(F.cross_entropy(o.float(), labels, ignore_index=255) for o in outputs)
-            loss.backward()
-            optimizer.step()
-            sync()
+    make_step = _torch_forward_step if kind == "forward" else _torch_train_step
+    step = make_step(model, images, option, sync)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     seconds = median_seconds(step, repeats)
     peak = torch.cuda.max_memory_allocated() if cuda else None
     name = torch.cuda.get_device_name() if cuda else "cpu"
     return {"seconds": seconds, "peak_gib": peak / 2**30 if peak else None, "device": name}
+
+
+def _torch_reference(device, batch, height, width):
+    """The PyTorch reference DANet-101 (multi-grid, 19 classes, seeded random
+    weights) on `device`, and a batch of random images there."""
+    import torch
+
+    from danet_tf.testing.torch_danet import DANet, randomize
+
+    # JAX's default float32 precision on NVIDIA GPUs is TF32 for matmuls and
+    # convolutions; PyTorch's is TF32 for cuDNN convolutions only. Same
+    # arithmetic on both sides: TF32 matmuls for PyTorch too.
+    torch.set_float32_matmul_precision("high")
+    model = randomize(DANet(19, layers=(3, 4, 23, 3), multi_grid=(4, 8, 16))).to(device)
+    return model, torch.randn(batch, 3, height, width, device=device)
+
+
+def _torch_forward_step(model, images, option, sync):
+    """One timed inference forward (`option`: the attention chunking, which
+    the reference does not have)."""
+    import torch
+
+    model.eval()
+
+    def step():
+        with torch.no_grad():
+            model(images)[0]
+        sync()
+    return step
+
+
+def _torch_train_step(model, images, option, sync):
+    """One timed SGD step on the three DANet losses, in bfloat16 autocast
+    when `option` is `mixed_bfloat16`."""
+    import torch
+    import torch.nn.functional as F
+
+    model.train()
+    batch, _, height, width = images.shape
+    labels = torch.randint(0, 19, (batch, height, width), device=images.device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.003, momentum=0.9, weight_decay=1e-4)
+    autocast = torch.autocast(images.device.type, dtype=torch.bfloat16,
+                              enabled=option == "mixed_bfloat16")
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        with autocast:
+            outputs = model(images)
+            loss = sum(F.cross_entropy(o.float(), labels, ignore_index=255) for o in outputs)
+        loss.backward()
+        optimizer.step()
+        sync()
+    return step
 
 
 def run_case(index, tiny, repeats):
@@ -163,7 +187,8 @@ def main():
     print("|---|---|---|---|---|", flush=True)
     results = []
     for index, (name, framework, *_) in enumerate(CASES):
-        command = [sys.executable, __file__, "--case", str(index), "--repeats", str(args.repeats)]
+        command = [sys.executable, "-m", "benchmarks.gpu", "--case", str(index),
+                   "--repeats", str(args.repeats)]
         proc = subprocess.run(command + (["--tiny"] if args.tiny else []), capture_output=True,
                               text=True, env={**os.environ, "KERAS_BACKEND": "jax"})
         line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)

@@ -1,7 +1,7 @@
 """Peak memory and wall time of the test suite, counting every process it starts.
 
-    python benchmarks/test_suite_footprint.py [pytest arguments]
-    python benchmarks/test_suite_footprint.py -- COMMAND...   (e.g. -- bash .ci/run)
+    python -m benchmarks.test_suite_footprint [pytest arguments]
+    python -m benchmarks.test_suite_footprint -- COMMAND...   (e.g. -- bash .ci/run)
 
 (default: the README's `-q -n 2 --dist loadscope tests`)
 

@@ -1,5 +1,6 @@
 import atexit
 import ctypes
+import json
 import os
 import shutil
 import tempfile
@@ -67,47 +68,78 @@ def _return_free_memory_to_the_system():
 # another on one worker and handed out first, so that at most two such
 # processes are alive at once: `memory` holds the largest (the other-backend
 # runs of tests/models, the ONNX conversion, the two-worker training runs),
-# `processes` the other training and backend processes. Every other test
-# goes with its module (module fixtures are built once), and the modules
-# fill both workers around the lanes, those with `slow` tests first.
-# (pytest-xdist 3.8's own `xdist_group` marker does nothing under pytest
-# 9.2: it renames `item._nodeid`, which pytest no longer reads.) The lanes
-# are node id prefixes, as the scheduler sees only node ids:
-LANES = {
-    "memory": (
-        "tests/test_backends.py::test_model_suite_passes_on_backend[",
-        "tests/deploy/test_export.py::test_onnx_matches_keras",
-        "tests/train/test_trainer.py::test_two_multiworker_processes_reach_identical_weights",
-        "tests/train/test_trainer.py::test_keras_still_needs_the_multiworker_patch",
-    ),
-    "processes": (
-        "tests/cli/test_folder_recipe.py::",
-        "tests/test_backends.py::test_the_core_runs_without_tensorflow_and_gives_its_logits[",
-        "tests/train/test_trainer.py::test_mirrored_fit_on_two_logical_cpus_resumes_after_a_kill",
-        "tests/train/test_trainer.py::test_jax_data_parallel_on_two_devices_equals_one_device",
-        "tests/cli/test_run_life_cycle.py::test_ctrl_c_says_where_the_checkpoint_is_and_the_same_command_resumes",
-    ),
-}
+# `processes` the other training and backend processes. A test joins a lane
+# by its marker, `@pytest.mark.lane("memory")` (a module's `pytestmark` for
+# all its tests). Every other test goes with its module (module fixtures are
+# built once), and the modules fill both workers around the lanes, those
+# with `slow` tests first. (pytest-xdist 3.8's own `xdist_group` marker does
+# nothing under pytest 9.2: it renames `item._nodeid`, which pytest no longer
+# reads.)
+LANES = ("memory", "processes")
+# The scheduler runs in the controller, which collects no tests and sees
+# only node ids: each worker writes the lanes of its collection, `{node id:
+# lane}`, as `<workerid>.json` into a directory the controller names in its
+# `workerinput`, before it reports its collection.
+LANE_DIRECTORY = "danet_lane_directory"
+_lane_directory = pytest.StashKey[str]()
 
 
 def _module(nodeid):
     return nodeid.split("::")[0]
 
 
-def lane_of(nodeid):
-    """The lane of a test's node id, or `None`."""
-    return next((lane for lane, prefixes in LANES.items()
-                 if nodeid.startswith(prefixes)), None)
+def lane_of(item):
+    """The lane of a collected test, from its `lane` marker, or `None`."""
+    marker = item.get_closest_marker("lane")
+    if marker is None:
+        return None
+    if marker.args not in [(lane,) for lane in LANES] or marker.kwargs:
+        raise pytest.UsageError(f"{item.nodeid}: the lane marker takes one of {LANES}, "
+                                f"not {marker.args} {marker.kwargs}")
+    return marker.args[0]
+
+
+def lanes_by_nodeid(items):
+    """`{node id: lane}` of the collected tests that are in a lane."""
+    return {item.nodeid: lane for item in items if (lane := lane_of(item))}
+
+
+def write_lanes(directory, workerid, lanes):
+    """Writes a worker's `{node id: lane}` for the controller's scheduler."""
+    path = os.path.join(directory, f"{workerid}.json")
+    with open(f"{path}.part", "w") as f:
+        json.dump(lanes, f)
+    os.replace(f"{path}.part", path)
+
+
+def read_lanes(directory):
+    """The `{node id: lane}` the workers wrote to `directory` (all alike)."""
+    lanes = {}
+    for name in sorted(os.listdir(directory)):
+        if name.endswith(".json"):
+            with open(os.path.join(directory, name)) as f:
+                lanes.update(json.load(f))
+    return lanes
+
+
+def scope_of(nodeid, lanes):
+    """A test's work unit under `LaneScheduling`: its lane, else its module."""
+    return lanes.get(nodeid) or _module(nodeid)
 
 
 def pytest_collection_modifyitems(config, items):
     """The lanes' tests first, then the modules with `slow` tests, then the
     rest (stable otherwise: quick modules last even out the two workers'
-    ends); and `@pytest.mark.tensorflow` tests, which need Keras on
-    TensorFlow (tf.function, XLA via tf, SavedModel), are skipped when the
-    suite runs on another backend."""
+    ends), and a worker writes the lanes for the scheduler; and
+    `@pytest.mark.tensorflow` tests, which need Keras on TensorFlow
+    (tf.function, XLA via tf, SavedModel), are skipped when the suite runs on
+    another backend."""
+    lanes = lanes_by_nodeid(items)
     slow = {_module(item.nodeid) for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: (lane_of(item.nodeid) is None, _module(item.nodeid) not in slow))
+    items.sort(key=lambda item: (item.nodeid not in lanes, _module(item.nodeid) not in slow))
+    workerinput = getattr(config, "workerinput", {})
+    if LANE_DIRECTORY in workerinput:
+        write_lanes(workerinput[LANE_DIRECTORY], workerinput["workerid"], lanes)
     if keras.backend.backend() == "tensorflow":
         return
     skip = pytest.mark.skip(reason=f"needs the TensorFlow backend, not {keras.backend.backend()}")
@@ -151,11 +183,32 @@ def pytest_xdist_make_scheduler(config, log):
         return None
 
     class LaneScheduling(LoadScopeScheduling):
+        lanes = None
+
         def _split_scope(self, nodeid):
-            return lane_of(nodeid) or _module(nodeid)
+            if self.lanes is None:  # first called once every worker has reported its collection
+                directory = config.stash.get(_lane_directory, None)
+                self.lanes = read_lanes(directory) if directory else {}
+            return scope_of(nodeid, self.lanes)
 
     config.option.loadscopereorder = False  # collection order: the lanes first
     return LaneScheduling(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook, in the controller
+def pytest_configure_node(node):
+    """Names to a worker the directory it writes its lanes to (`LANE_DIRECTORY`)."""
+    config = node.config
+    if config.getvalue("dist") != "loadscope":
+        return
+    if _lane_directory not in config.stash:
+        config.stash[_lane_directory] = tempfile.mkdtemp(prefix="danet-test-lanes-")
+    node.workerinput[LANE_DIRECTORY] = config.stash[_lane_directory]
+
+
+def pytest_unconfigure(config):
+    if _lane_directory in config.stash:
+        shutil.rmtree(config.stash[_lane_directory], ignore_errors=True)
 
 
 def to_numpy(x):

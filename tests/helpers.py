@@ -54,41 +54,50 @@ def gradients(loss_fn, inputs, variables=()):
     import keras
 
     name = keras.backend.backend()
-    if name == "tensorflow":
-        import tensorflow as tf
-
-        tensors = [tf.constant(x) for x in inputs]
-        with tf.GradientTape() as tape:
-            tape.watch(tensors)
-            loss = loss_fn(*tensors)
-        grads = tape.gradient(loss, tensors + [v.value for v in variables])
-    elif name == "jax":
-        import jax
-
-        values = [v.value for v in variables]
-
-        def pure(tensors, values):
-            # Swap the variables' values for traced ones, as Keras'
-            # `StatelessScope` does for `stateless_call`.
-            mapping = list(zip(variables, values))
-            with keras.StatelessScope(state_mapping=mapping):
-                return loss_fn(*tensors)
-
-        # Compiled once rather than run op by op: eager JAX differentiates a
-        # whole DANet several times slower.
-        grad_inputs, grad_values = jax.jit(jax.grad(pure, argnums=(0, 1)))(
-            [jax.numpy.asarray(x) for x in inputs], values)
-        grads = list(grad_inputs) + list(grad_values)
-    elif name == "torch":
-        import torch
-
-        tensors = [torch.tensor(x, requires_grad=True) for x in inputs]
-        loss = loss_fn(*tensors)
-        grads = torch.autograd.grad(loss, tensors + [v.value for v in variables],
-                                    allow_unused=True)
-    else:
+    by_backend = {"tensorflow": _tensorflow_gradients, "jax": _jax_gradients,
+                  "torch": _torch_gradients}
+    if name not in by_backend:
         raise NotImplementedError(name)
+    grads = by_backend[name](loss_fn, inputs, list(variables))
     return [None if g is None else keras.ops.convert_to_numpy(g) for g in grads]
+
+
+def _tensorflow_gradients(loss_fn, inputs, variables):
+    import tensorflow as tf
+
+    tensors = [tf.constant(x) for x in inputs]
+    with tf.GradientTape() as tape:
+        tape.watch(tensors)
+        loss = loss_fn(*tensors)
+    return tape.gradient(loss, tensors + [v.value for v in variables])
+
+
+def _jax_gradients(loss_fn, inputs, variables):
+    import jax
+    import keras
+
+    values = [v.value for v in variables]
+
+    def pure(tensors, values):
+        # Swap the variables' values for traced ones, as Keras'
+        # `StatelessScope` does for `stateless_call`.
+        mapping = list(zip(variables, values))
+        with keras.StatelessScope(state_mapping=mapping):
+            return loss_fn(*tensors)
+
+    # Compiled once rather than run op by op: eager JAX differentiates a
+    # whole DANet several times slower.
+    grad_inputs, grad_values = jax.jit(jax.grad(pure, argnums=(0, 1)))(
+        [jax.numpy.asarray(x) for x in inputs], values)
+    return list(grad_inputs) + list(grad_values)
+
+
+def _torch_gradients(loss_fn, inputs, variables):
+    import torch
+
+    tensors = [torch.tensor(x, requires_grad=True) for x in inputs]
+    loss = loss_fn(*tensors)
+    return torch.autograd.grad(loss, tensors + [v.value for v in variables], allow_unused=True)
 
 
 def randomize_batch_norms(model, rng, min_variance=0.5):

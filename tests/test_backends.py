@@ -16,7 +16,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from conftest import LANES, lane_of, relative_error
+from conftest import relative_error
 
 from danet_tf import DANet
 
@@ -45,26 +45,13 @@ def model_suite_files(part):
     return {"first": first, "second": [f for f in files if f not in first], "all": files}[part]
 
 
-def test_every_lane_names_a_test_that_exists():
-    """`conftest.LANES` (the scheduler's lanes) by node id: a renamed test
-    would silently leave its lane."""
-    for prefix in (p for prefixes in LANES.values() for p in prefixes):
-        path, _, name = prefix.partition("::")
-        with open(os.path.join(os.path.dirname(TESTS), path)) as f:
-            source = f.read()
-        assert not name or f"def {name.rstrip('[')}(" in source, prefix
-    assert lane_of("tests/test_backends.py::test_model_suite_passes_on_backend[jax-first]") \
-        == "memory"
-    assert lane_of("tests/cli/test_folder_recipe.py::test_x") == "processes"
-    assert lane_of("tests/models/test_danet.py::test_output_shapes") is None
-
-
 def test_the_halves_cover_tests_models():
     first, second = model_suite_files("first"), model_suite_files("second")
     assert len(first) == len(FIRST_HALF) and not set(first) & set(second)
     assert sorted(first + second) == model_suite_files("all")
 
 
+@pytest.mark.lane("memory")
 @pytest.mark.parametrize("backend, part", [(b, p) for b in OTHER_BACKENDS for p in PARTS[b]])
 def test_model_suite_passes_on_backend(backend, part):
     result = subprocess.run(
@@ -90,8 +77,7 @@ def danet50_reference(tmp_path_factory):
                 variable.assign(rng.uniform(0.5, 2.0, variable.shape))
             elif variable.path.endswith("moving_mean"):
                 variable.assign(rng.normal(0.0, 0.2, variable.shape))
-    model.get_layer("head").get_layer("sa").gamma.assign([0.8])
-    model.get_layer("head").get_layer("sc").gamma.assign([-0.6])
+    model.set_gammas(pam=0.8, cam=-0.6)
     images = rng.normal(size=(1, 72, 40, 3)).astype("float32")
     model.save_weights(root / "danet50.weights.h5")
     np.save(root / "images.npy", images)
@@ -99,18 +85,12 @@ def danet50_reference(tmp_path_factory):
     return root, expected
 
 
-@pytest.mark.parametrize("backend", OTHER_BACKENDS)
-def test_the_core_runs_without_tensorflow_and_gives_its_logits(backend, danet50_reference,
-                                                               tmp_path):
-    """As on a GPU machine with JAX and PyTorch but no TensorFlow: `import
-    tensorflow` fails, and the core builds, runs (chunked attention too),
-    folds, saves and reloads; and DANet-50 from TensorFlow's weights gives
-    TensorFlow's three logits. (With TensorFlow installed, Keras' own
-    serialisation imports it lazily; the core itself never does.)"""
-    root, expected = danet50_reference
-    out = tmp_path / "logits.npz"
-    result = _python(
-        f"""
+def _core_without_tensorflow(folded_path, reference, out):
+    """The child of the test below: with `import tensorflow` failing, a
+    ResNet-18 DANet (chunked attention) runs, folds, saves to `folded_path` and
+    reloads (it prints `RELOADED <max error> <max |logit|>`); DANet-50 from
+    `reference`'s weights writes its three logits on its images to `out`."""
+    return f"""
         import sys
         sys.modules["tensorflow"] = None  # `import tensorflow` now raises ImportError
         import keras
@@ -121,18 +101,30 @@ def test_the_core_runs_without_tensorflow_and_gives_its_logits(backend, danet50_
         x = preprocessing.normalize(np.zeros((1, 40, 48, 3), "uint8"))
         logits = keras.ops.convert_to_numpy(model(x)["logits"])
         folded = danet_tf.fold_batch_norm(model)
-        folded.save({str(tmp_path / "folded.keras")!r})
-        reloaded = keras.models.load_model({str(tmp_path / "folded.keras")!r})
+        folded.save({str(folded_path)!r})
+        reloaded = keras.models.load_model({str(folded_path)!r})
         error = np.max(np.abs(keras.ops.convert_to_numpy(reloaded(x)["logits"]) - logits))
         print("RELOADED", float(error), float(np.max(np.abs(logits))))
 
         model = danet_tf.DANet(num_classes=5, backbone="resnet50")
-        model.load_weights({str(root / "danet50.weights.h5")!r})
-        outputs = model(np.load({str(root / "images.npy")!r}), training=False)
+        model.load_weights({str(reference / "danet50.weights.h5")!r})
+        outputs = model(np.load({str(reference / "images.npy")!r}), training=False)
         np.savez({str(out)!r}, **{{k: keras.ops.convert_to_numpy(v) for k, v in outputs.items()}})
-        """,
-        backend,
-    )
+        """
+
+
+@pytest.mark.lane("processes")
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_the_core_runs_without_tensorflow_and_gives_its_logits(backend, danet50_reference,
+                                                               tmp_path):
+    """As on a GPU machine with JAX and PyTorch but no TensorFlow: `import
+    tensorflow` fails, and the core builds, runs (chunked attention too),
+    folds, saves and reloads; and DANet-50 from TensorFlow's weights gives
+    TensorFlow's three logits. (With TensorFlow installed, Keras' own
+    serialisation imports it lazily; the core itself never does.)"""
+    root, expected = danet50_reference
+    out = tmp_path / "logits.npz"
+    result = _python(_core_without_tensorflow(tmp_path / "folded.keras", root, out), backend)
     assert result.returncode == 0, result.stderr[-3000:]
     reloaded = next(line for line in result.stdout.splitlines() if line.startswith("RELOADED"))
     error, scale = map(float, reloaded.split()[1:])

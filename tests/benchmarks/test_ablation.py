@@ -1,4 +1,4 @@
-"""`benchmarks/ablation.py --quick`'s plumbing, in process on tiny sizes: the
+"""`python -m benchmarks.ablation --quick`'s plumbing, in process on tiny sizes: the
 backbone is pretrained, one run starts from it and scores, one head is
 measured, and the tables are built from them (the full ablation is a
 benchmark, not a test)."""
@@ -9,7 +9,13 @@ import keras
 import numpy as np
 import pytest
 
-from benchmarks import ablation, ablation_backbone, ablation_figure, ablation_table
+from benchmarks import (
+    ablation,
+    ablation_backbone,
+    ablation_config,
+    ablation_figure,
+    ablation_table,
+)
 from danet_tf.data.synthetic import make_split
 
 pytestmark = pytest.mark.slow
@@ -19,12 +25,12 @@ def test_every_head_and_task_makes_a_valid_run_config(tmp_path):
     classes = {"context": (3, "synthetic_context"), "marker": (4, "synthetic_marker"),
                "textures": (6, "synthetic")}
     for head in ablation.HEADS:
-        for task in ablation.TASKS:
-            config = ablation.run_config(head, task, 2, str(tmp_path), quick=False)
+        for task in ablation_config.TASKS:
+            config = ablation_config.run_config(head, task, 2, str(tmp_path), quick=False)
             assert config.model.head == head and config.data.seed == 2
             assert config.data.synthetic_task == task
-            assert config.train.epochs * config.train.steps_per_epoch == ablation.STEPS
-            assert config.model.backbone_weights == ablation.backbone_path(str(tmp_path))
+            assert config.train.epochs * config.train.steps_per_epoch == ablation_config.STEPS
+            assert config.model.backbone_weights == ablation_config.backbone_path(str(tmp_path))
             assert config.model.backbone == "resnet18" and config.model.output_stride == 8
             assert (config.train.learning_rate, config.train.head_lr_multiplier) == (0.01, 10.0)
             assert tuple(config.data.crop_size) == tuple(config.data.synthetic_image_size) \
@@ -58,13 +64,13 @@ def test_pretraining_keeps_the_best_epochs_backbone_and_stops_when_flat(tmp_path
 def test_the_figures_count_mass_on_the_far_cue():
     _, masks = make_split(20, seed=1, height=64, width=128, task="marker")
     truth = next(m for m in masks if (m[:, 64:] == 1).any())
-    (region, point, marker), (background, corner, same) = ablation_figure._points("marker", truth)
+    (region, point, marker), (background, corner, same) = ablation_figure.points("marker", truth)
     assert (region, background) == ("region", "background")
     assert truth[point] >= 2 and point[1] < 64 and truth[corner] == 0 and corner[1] < 64
     np.testing.assert_array_equal(marker, truth == 1)
     _, masks = make_split(20, seed=1, height=64, width=128, task="context")
     truth = next(m for m in masks if {1, 2} <= set(np.unique(m[:, :64])))
-    points = ablation_figure._points("context", truth)
+    points = ablation_figure.points("context", truth)
     assert [(label, truth[p]) for label, p, _ in points] == [("twin", 1), ("lone", 2)]
     assert not points[0][2][:, :64].any() and (points[0][2] == (truth[:, :] > 0)
                                                & (np.arange(128) >= 64)).all()
@@ -72,7 +78,7 @@ def test_the_figures_count_mass_on_the_far_cue():
 
 def test_quick_run_pretrains_scores_measures_and_tabulates(tmp_path):
     record = ablation_backbone.pretrain_backbone(str(tmp_path), quick=True)
-    assert os.path.isfile(ablation.backbone_path(str(tmp_path)))
+    assert os.path.isfile(ablation_config.backbone_path(str(tmp_path)))
     assert len(record["val_miou_per_epoch"]) == 2 and record["best_epoch"] in (1, 2)
     assert record["best_miou"] == max(record["val_miou_per_epoch"])
     result = ablation.train_one("danet", "marker", 0, str(tmp_path), quick=True)
@@ -101,6 +107,18 @@ def test_quick_run_pretrains_scores_measures_and_tabulates(tmp_path):
     fcn_row = next(line for line in text.splitlines() if line.startswith("| fcn "))
     assert f"{measure['gflops']:.1f}" in fcn_row and f"{100 * result['miou']:.1f} |" in fcn_row
     assert "region_of_checkers IoU %" in text and "twin IoU %" in text
+
+
+def test_graph_flops_counts_only_the_ops_the_outputs_need():
+    import tensorflow as tf
+
+    @tf.function
+    def forward(x):
+        tf.matmul(x, tf.ones((8, 16)))  # in the graph, read by nothing
+        return tf.nn.relu(tf.matmul(x, tf.ones((8, 3))))
+
+    concrete = forward.get_concrete_function(tf.TensorSpec((4, 8), tf.float32))
+    assert ablation.graph_flops(concrete) == 2 * 4 * 8 * 3  # multiply-add = 2
 
 
 def test_mean_std_formula():
