@@ -60,12 +60,56 @@ def _save_prediction(workdir, case, logits):
             np.argmax(np.asarray(logits, np.float32), axis=-1).astype(np.uint8))
 
 
+# int8 calibration: synthetic scenes (other seeds than the timed input), per size.
+CALIBRATION_SCENES = {"openvino": 16, "tflite": 4}
+
+
+def calibration_scenes(height, width, count):
+    """`count` normalised synthetic scenes `(H, W, 3)` float32 for int8 calibration."""
+    from danet_tf.data.synthetic import make_scene
+    from danet_tf.models.preprocessing import normalize
+
+    rng = np.random.default_rng(100)
+    return [np.asarray(normalize(make_scene(rng, height, width, max_objects=12)[0]), np.float32)
+            for _ in range(count)]
+
+
+def quantize_both_schemes(xml, directory, size=(512, 512)):
+    """`{"openvino_int8_<scheme>": path}`: the int8 IR of each NNCF scheme."""
+    from danet_tf.deploy.quantize import SCHEMES, quantize_openvino
+
+    calibration = calibration_scenes(*size, CALIBRATION_SCENES["openvino"])
+    return {f"openvino_int8_{scheme}": quantize_openvino(
+        xml, os.path.join(directory, f"danet_int8_{scheme}.xml"), calibration, scheme)
+        for scheme in SCHEMES}
+
+
+def tflite_models(model, workdir, sizes):
+    """TFLite fp32 and full-integer int8 at each size; a failed conversion is
+    reported in its row, not fatal."""
+    from danet_tf.deploy.export import export_tflite
+
+    paths = {}
+    for height, width in sizes:
+        tag = f"{height}x{width}"
+        for mode in ("fp32", "int8"):
+            scenes = (calibration_scenes(height, width, CALIBRATION_SCENES["tflite"])
+                      if mode == "int8" else None)
+            try:
+                paths[f"tflite_{mode}_{tag}"] = export_tflite(
+                    model, os.path.join(workdir, "tflite"), f"danet_{tag}", (height, width),
+                    modes=(mode,), representative_images=scenes, overwrite=True)[mode]
+            except Exception as error:  # noqa: BLE001
+                paths[f"tflite_{mode}_{tag}"] = f"conversion failed: {error}"[:500]
+    return paths
+
+
 def prepare(workdir, sizes, multiscale_size=(1024, 2048)):
     """Writes the inputs, the official weights and every format of the same model."""
     import torch
 
     from danet_tf import DANet
-    from danet_tf.deploy.export import export_openvino, export_saved_model, export_tflite
+    from danet_tf.deploy.export import export_openvino, export_saved_model
     from danet_tf.models.weights import load_official_danet
 
     os.makedirs(workdir, exist_ok=True)
@@ -90,16 +134,13 @@ def prepare(workdir, sizes, multiscale_size=(1024, 2048)):
         model.save(paths[f"keras{suffix}"])
         paths[f"openvino{suffix}"] = export_openvino(
             model, os.path.join(workdir, f"openvino{suffix}"), "danet", overwrite=True)
-        if block_size == "auto":
+        if block_size is None:
+            paths.update(quantize_both_schemes(paths["openvino"], os.path.join(workdir,
+                                                                                "openvino")))
+        else:
             paths["saved_model"] = export_saved_model(model, workdir, "saved_model",
                                                       overwrite=True)
-            for height, width in sizes:
-                try:  # a failed conversion is reported in its row, not fatal
-                    paths[f"tflite_{height}x{width}"] = export_tflite(
-                        model, os.path.join(workdir, "tflite"), f"danet_{height}x{width}",
-                        (height, width), modes=("fp32",), overwrite=True)["fp32"]
-                except Exception as error:  # noqa: BLE001
-                    paths[f"tflite_{height}x{width}"] = f"conversion failed: {error}"[:500]
+            paths.update(tflite_models(model, workdir, sizes))
     return {"paths": paths}
 
 
@@ -150,7 +191,7 @@ def deployed(workdir, path, height, width, precision, repeats, case):
 
 
 def tflite(workdir, path, height, width, repeats, case):
-    """The TFLite fp32 model with the LiteRT interpreter (all cores)."""
+    """A TFLite model with the LiteRT interpreter (XNNPACK, all cores)."""
     from ai_edge_litert.interpreter import Interpreter
 
     interpreter = Interpreter(model_path=os.path.join(workdir, path), num_threads=os.cpu_count())

@@ -22,8 +22,16 @@ OFFICIAL_ROWS = [
     ("OpenVINO bf16", "official_deployed", {"path": "openvino/danet.xml", "precision": "bfloat16"}),
     ("OpenVINO bf16, chunked graph", "official_deployed",
      {"path": "openvino_chunked/danet.xml", "precision": "bfloat16"}),
-    ("TFLite fp32 (LiteRT)", "official_tflite", {}),
+    ("TFLite fp32 (LiteRT)", "official_tflite", {"mode": "fp32"}),
+    ("OpenVINO int8, ignore_matmul", "official_deployed",
+     {"path": "openvino/danet_int8_ignore_matmul.xml", "precision": "float32"}),
+    ("OpenVINO int8, transformer", "official_deployed",
+     {"path": "openvino/danet_int8_transformer.xml", "precision": "float32"}),
+    ("TFLite int8 (LiteRT, XNNPACK)", "official_tflite", {"mode": "int8"}),
 ]
+# `run.py --only int8`: the int8 paths next to the float32 ones they replace.
+INT8_ROWS = [row for row in OFFICIAL_ROWS
+             if "bf16" not in row[0] and "bfloat16" not in row[0] and "SavedModel" not in row[0]]
 
 
 def agreement(workdir, case, reference):
@@ -36,10 +44,26 @@ def agreement(workdir, case, reference):
     return float(np.mean(a == b))
 
 
-def official_section(workdir, quick):
-    """Every deployment path next to the official PyTorch DANet-101 (same
-    weights, same input, batch 1, all cores), then multi-scale + flip
-    sliding-window evaluation of one 1024x2048 image."""
+def measure_row(workdir, case, kwargs, height, width, repeats):
+    """One row's case in its own process (cached under `workdir/results`)."""
+    tag = f"{height}x{width}"
+    key = "_".join([case, *map(str, kwargs.values()), tag]).replace("/", "_")
+    kwargs = dict(kwargs)
+    if case == "official_tflite":
+        kwargs = {"path": f"tflite/danet_{tag}_{kwargs.pop('mode')}.tflite", **kwargs}
+    extra = {"case": key} if case != "official" else {}
+    r = run_case(case, timeout=7200, cache=os.path.join(workdir, "results", f"{key}.json"),
+                 workdir=workdir, height=height, width=width, repeats=repeats, **kwargs, **extra)
+    r["prediction"] = f"official_{kwargs['precision']}_{tag}" if case == "official" else key
+    return r
+
+
+def official_section(workdir, quick, rows=None, multiscale=True):
+    """Every deployment path (`rows`, default `OFFICIAL_ROWS`) next to the
+    official PyTorch DANet-101 (same weights, same input, batch 1, all
+    cores), then multi-scale + flip sliding-window evaluation of one
+    1024x2048 image."""
+    rows_to_run = rows or OFFICIAL_ROWS
     sizes = [(512, 512)] if quick else [(512, 512), (1024, 2048)]
     workdir = prepare_official(workdir, sizes)
     results, tables = {"workdir": workdir, "sizes": {}}, []
@@ -47,39 +71,58 @@ def official_section(workdir, quick):
         tag = f"{height}x{width}"
         repeats = (2 if quick else 3) if height * width <= 512 * 512 else 1
         rows, measured = [], {}
-        for label, case, kwargs in OFFICIAL_ROWS:
-            key = "_".join([case, *map(str, kwargs.values()), tag]).replace("/", "_")
-            extra = ({"path": f"tflite/danet_{tag}_fp32.tflite", "case": key}
-                     if case == "official_tflite" else {"case": key} if case != "official" else {})
-            r = run_case(case, timeout=7200, cache=os.path.join(workdir, "results", f"{key}.json"),
-                         workdir=workdir, height=height, width=width, repeats=repeats, **kwargs,
-                         **extra)
-            if case == "official":
-                key = f"official_{kwargs['precision']}_{tag}"
-            r["prediction"] = key
-            measured[label] = r
-        base = measured[OFFICIAL_ROWS[0][0]]
-        keras_f32 = measured[OFFICIAL_ROWS[2][0]]["prediction"]
-        for name, r in measured.items():
-            if "error" in r:
-                rows.append(f"| {name} | failed: {r['error'][-120:]!r} | | | |")
-                continue
-            ratio = r["median_s"] / base["median_s"] if "median_s" in base else None
-            rss_ratio = (r["peak_rss_mb"] / base["peak_rss_mb"]
-                         if "peak_rss_mb" in base else None)
-            rows.append(f"| {name} | {fmt(r['median_s'], 2)} | {fmt(ratio, 2)} | "
-                        f"{fmt(r['peak_rss_mb'], 0)} ({fmt(rss_ratio, 2)}x) | "
-                        f"{fmt(agreement(workdir, r['prediction'], keras_f32), 4)} |")
+        measured = {label: measure_row(workdir, case, kwargs, height, width, repeats)
+                    for label, case, kwargs in rows_to_run}
         results["sizes"][tag] = measured
-        tables.append(
-            f"### DANet-101 (multi-grid, 19 classes) at {height}x{width}, batch 1, "
-            f"{os.cpu_count()} threads: this project next to the official PyTorch model\n\n"
-            "| path | median s | x official float32 | peak RSS MB (x official) "
-            "| argmax agreement with Keras float32 |\n|---|---|---|---|---|\n" + "\n".join(rows))
-    if not quick:
+        tables.append(size_table(workdir, measured, height, width))
+    if multiscale and not quick:
         results["multiscale"], table = official_multiscale_section(workdir)
         tables.append(table)
     return results, tables
+
+
+def size_table(workdir, measured, height, width):
+    """The table of one size: time, memory and agreement of each path."""
+    base = measured[OFFICIAL_ROWS[0][0]]
+    keras_f32 = measured[OFFICIAL_ROWS[2][0]]["prediction"]
+    rows = []
+    for name, r in measured.items():
+        if "error" in r:
+            rows.append(f"| {name} | failed: {r['error'][-120:]!r} | | | |")
+            continue
+        ratio = r["median_s"] / base["median_s"] if "median_s" in base else None
+        rss_ratio = r["peak_rss_mb"] / base["peak_rss_mb"] if "peak_rss_mb" in base else None
+        rows.append(f"| {name} | {fmt(r['median_s'], 2)} | {fmt(ratio, 2)} | "
+                    f"{fmt(r['peak_rss_mb'], 0)} ({fmt(rss_ratio, 2)}x) | "
+                    f"{fmt(agreement(workdir, r['prediction'], keras_f32), 4)} |")
+    return (f"### DANet-101 (multi-grid, 19 classes) at {height}x{width}, batch 1, "
+            f"{os.cpu_count()} threads: this project next to the official PyTorch model\n\n"
+            "| path | median s | x official float32 | peak RSS MB (x official) "
+            "| argmax agreement with Keras float32 |\n|---|---|---|---|---|\n" + "\n".join(rows))
+
+
+# The best deployable path's time x official float32 that each CPU class should
+# reach at 512x512 (issue floors); 1024x2048: 0.5 on any class.
+INT8_FLOORS = {"AMX-INT8": 0.2, "AVX-512 VNNI": 0.4, "AVX2": 0.6}
+
+
+def int8_verdict(sizes, int8_class):
+    """Lines: the fastest path of this project at each size, its ratio to
+    the official float32 model and the floor of this CPU's class."""
+    lines = []
+    for tag, measured in sizes.items():
+        base = measured[OFFICIAL_ROWS[0][0]].get("median_s")
+        timed = {name: r["median_s"] for name, r in measured.items()
+                 if "median_s" in r and not name.startswith("official")}
+        if not base or not timed:
+            continue
+        name = min(timed, key=timed.get)
+        floor = 0.5 if tag != "512x512" else INT8_FLOORS.get(int8_class)
+        verdict = "no floor for this class" if floor is None else (
+            f"floor {floor}: {'met' if timed[name] / base <= floor else 'NOT met'}")
+        lines.append(f"- {tag}: fastest is {name}, {timed[name] / base:.2f}x the official "
+                     f"float32 model ({int8_class}; {verdict})")
+    return lines
 
 
 def prepare_official(workdir, sizes):

@@ -1,11 +1,13 @@
 """The benchmark suite: one command, markdown tables, JSON with the machine.
 
-    python benchmarks/run.py [--quick] [--only SECTION ...] [--out benchmarks/results/latest.json]
-    python -m benchmarks.run ...        (the same, from the repository root)
+    python -m benchmarks.run [--quick] [--only SECTION ...] [--out benchmarks/results/latest.json]
+
+Run from the repository root.
 
 Sections: pipeline pam forward flops train (default: all of these); official
 (this project's deployment paths next to the official PyTorch DANet on the same
-weights; long: about 45 minutes on 2 cores); multiscale (official's last table
+weights; long: about 45 minutes on 2 cores); int8 (official's int8 and float32
+rows alone, and this CPU's int8 floor); multiscale (official's last table
 alone: multi-scale + flip sliding-window evaluation, about 25 minutes); batch
 (whole-collection prediction: a loop against the Beam pipeline, `batch.py`).
 Each case runs in its own process (peak RSS per case). Times are medians of
@@ -16,11 +18,7 @@ largest cases.
 import argparse
 import json
 import os
-import sys
 import time
-
-if __package__ in (None, ""):  # run as a script: make the `benchmarks` package importable
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import batch, official_tables, sections
 from benchmarks.runner import HERE, describe_machine, machine
@@ -30,6 +28,19 @@ from danet_tf.files import write_text
 def official(args, results):
     results["official"], tables = official_tables.official_section(args.workdir, args.quick)
     return tables
+
+
+def int8(args, results):
+    """The int8 paths next to the float32 ones and the official model, and
+    this CPU's floor (`official`'s int8 rows without the bfloat16 ones)."""
+    from danet_tf.models.precision import cpu_flags, int8_class
+
+    results["int8"], tables = official_tables.official_section(
+        args.workdir, args.quick, rows=official_tables.INT8_ROWS, multiscale=False)
+    flags = cpu_flags()
+    verdict = official_tables.int8_verdict(results["int8"]["sizes"], int8_class(flags))
+    return tables + [f"int8 class of this CPU: {int8_class(flags)} (flags: {', '.join(flags)})\n"
+                     + "\n".join(verdict)]
 
 
 def multiscale(args, results):
@@ -52,6 +63,7 @@ SECTIONS = {
     "flops": (sections.flops_section, True),
     "train": (sections.train_section, True),
     "official": (official, False),
+    "int8": (int8, False),
     "multiscale": (multiscale, False),
     "batch": (batch_prediction, False),
 }

@@ -14,8 +14,6 @@ from danet_tf.files import write_text
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-# The flags that decide bfloat16 and int8 speed on a CPU.
-CPU_FLAGS = ("avx512f", "avx512_bf16", "amx_bf16", "amx_int8")
 
 
 def run_case(name, timeout=1800, cache=None, **kwargs):
@@ -48,12 +46,11 @@ def run_case(name, timeout=1800, cache=None, **kwargs):
 
 
 def cpu_flags(cpuinfo="/proc/cpuinfo"):
-    """`{flag: present}` for `CPU_FLAGS`."""
-    try:
-        with open(cpuinfo) as f:
-            flags = set(next(line for line in f if line.startswith("flags")).split(":")[1].split())
-    except (OSError, StopIteration):
-        return {}
+    """`{flag: present}` for the flags that decide float32, bfloat16 and int8 speed."""
+    from danet_tf.models.precision import CPU_FLAGS
+    from danet_tf.models.precision import cpu_flags as present
+
+    flags = present(cpuinfo)
     return {flag: flag in flags for flag in CPU_FLAGS}
 
 
