@@ -35,8 +35,7 @@ import os
 from danet_tf.cli import command
 
 
-@command
-def main(argv=None):
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("kind", choices=("danet", "mmseg", "torchvision"))
@@ -50,39 +49,53 @@ def main(argv=None):
     parser.add_argument("--config", help="mmseg: the config name, e.g. "
                         "danet_r50-d8_4xb2-40k_cityscapes-512x1024")
     parser.add_argument("--out", required=True)
-    args = parser.parse_args(argv)
-    if args.kind == "mmseg":
-        return convert_mmseg(args)
+    return parser.parse_args(argv)
 
+
+@command
+def main(argv=None):
+    args = parse_args(argv)
+    convert = {"mmseg": convert_mmseg, "danet": convert_danet,
+               "torchvision": convert_torchvision}[args.kind]
+    return convert(args)
+
+
+def convert_danet(args):
+    """An official DANet checkpoint to a `.keras` file or a preset directory
+    (evaluated with the official protocol)."""
     from danet_tf import DANet
     from danet_tf.deploy.export import export_keras
+    from danet_tf.models.presets import check_new_preset_dir, save_to_preset
+    from danet_tf.models.weights import load_official_danet, load_torch_state_dict
+
+    if not args.out.endswith(".keras"):
+        check_new_preset_dir(args.out)
+    state = load_torch_state_dict(args.checkpoint)
+    model = DANet(args.num_classes, backbone=args.backbone, output_stride=args.output_stride,
+                  multi_grid=args.multi_grid)
+    names = load_official_danet(model, state)
+    if args.out.endswith(".keras"):
+        export_keras(model, args.out)
+    else:
+        save_to_preset(model, args.out, {"source": {
+            "format": "official DANet", "checkpoint": os.path.basename(args.checkpoint)}})
+    print(f"converted {len(names)} tensors from {args.checkpoint} -> {args.out}")
+
+
+def convert_torchvision(args):
+    """A torchvision ResNet's ImageNet weights to a backbone `.weights.h5`."""
     from danet_tf.files import atomic_path
     from danet_tf.models.backbone_weights import load_torchvision_backbone
     from danet_tf.models.dilated_resnet import BACKBONES, DilatedResNet
-    from danet_tf.models.presets import check_new_preset_dir
-    from danet_tf.models.weights import load_official_danet, load_torch_state_dict
+    from danet_tf.models.weights import load_torch_state_dict
 
-    if args.kind == "danet" and not args.out.endswith(".keras"):
-        check_new_preset_dir(args.out)
+    if not args.out.endswith(".weights.h5"):
+        raise SystemExit("--out must end with .weights.h5")
     state = load_torch_state_dict(args.checkpoint)
-    if args.kind == "danet":
-        model = DANet(args.num_classes, backbone=args.backbone, output_stride=args.output_stride,
-                      multi_grid=args.multi_grid)
-        names = load_official_danet(model, state)
-        if args.out.endswith(".keras"):
-            export_keras(model, args.out)
-        else:  # a preset directory, evaluated with the official protocol
-            from danet_tf.models.presets import save_to_preset
-
-            save_to_preset(model, args.out, {"source": {
-                "format": "official DANet", "checkpoint": os.path.basename(args.checkpoint)}})
-    else:
-        if not args.out.endswith(".weights.h5"):
-            raise SystemExit("--out must end with .weights.h5")
-        model = DilatedResNet(BACKBONES[args.backbone], args.output_stride)
-        names = load_torchvision_backbone(model, state)
-        with atomic_path(args.out) as tmp:
-            model.save_weights(tmp)
+    model = DilatedResNet(BACKBONES[args.backbone], args.output_stride)
+    names = load_torchvision_backbone(model, state)
+    with atomic_path(args.out) as tmp:
+        model.save_weights(tmp)
     print(f"converted {len(names)} tensors from {args.checkpoint} -> {args.out}")
 
 
@@ -91,7 +104,7 @@ def convert_mmseg(args):
     a preset directory. Everything is checked before anything is written."""
     import dataclasses
 
-    from danet_tf.config import load_config, stated_values, update
+    from danet_tf.config import load_config, update
     from danet_tf.deploy.export import export_keras
     from danet_tf.files import write_text
     from danet_tf.models.preset_catalog import mmseg_protocol
@@ -100,6 +113,7 @@ def convert_mmseg(args):
         convert_mmseg_checkpoint,
         save_to_preset,
     )
+    from danet_tf.run_config import stated_values
 
     if args.config:
         mmseg_protocol(args.config)  # a bad name fails before the checkpoint is read

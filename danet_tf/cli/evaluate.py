@@ -15,12 +15,12 @@ import json
 from danet_tf.cli import command
 from danet_tf.cli.options import add_inference_args, describe_protocol, make_segmenter
 from danet_tf.cli.schema import validate_config
-from danet_tf.config import load_config_for_model
 from danet_tf.data.catalog import class_names_of
 from danet_tf.deploy.evaluation import evaluate_segmenter
 from danet_tf.deploy.loading import check_class_count, resolve_model
 from danet_tf.files import write_text
 from danet_tf.models.metrics import format_scores_table, score_record
+from danet_tf.run_config import load_config_for_model
 
 
 @command

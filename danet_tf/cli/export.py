@@ -53,6 +53,18 @@ def parse_args(argv=None):
     parser.add_argument("--config",
                         help="YAML/JSON config on top of the preset (e.g. a run's config.json)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    add_int8_args(parser)
+    parser.add_argument("--probabilities", action="store_true", help="serve probabilities too")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the files of an existing --version")
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="SavedModel compute precision (inputs and outputs unchanged)")
+    parser.add_argument("--report", help="also write the report (JSON) to this file")
+    return parser.parse_args(argv)
+
+
+def add_int8_args(parser):
+    """The int8 exports' calibration and scheme options."""
     parser.add_argument("--calibration-images", type=int,
                         help="int8 calibration images (default: 32 for TFLite, "
                              f"{DEFAULT_CALIBRATION_IMAGES} for openvino_int8)")
@@ -69,20 +81,14 @@ def parse_args(argv=None):
     parser.add_argument("--max-miou-drop", type=float, metavar="X",
                         help="openvino_int8 with NNCF's accuracy control: ops go back to float "
                              "until the val mIoU (0-1) is at most X below the float32 IR's")
-    parser.add_argument("--probabilities", action="store_true", help="serve probabilities too")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace the files of an existing --version")
-    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
-                        help="SavedModel compute precision (inputs and outputs unchanged)")
-    parser.add_argument("--report", help="also write the report (JSON) to this file")
-    return parser.parse_args(argv)
 
 
 def data_config(args):
     """`(config or None, where it came from)`: the run's config next to the
     model or the one asked for; `None` when there is neither."""
     from danet_tf.cli.schema import validate_config
-    from danet_tf.config import find_run_config, load_config, load_config_for_model, preset_values
+    from danet_tf.config import load_config
+    from danet_tf.run_config import find_run_config, load_config_for_model, preset_values
 
     if args.preset or args.config or find_run_config(args.model) or preset_values(args.model):
         config, source = load_config_for_model(args.model, args.preset, args.config,
@@ -95,7 +101,7 @@ def data_config(args):
 
 def model_run(model_path):
     """The `"run"` entry of the config.json next to `model_path`, or `None`."""
-    from danet_tf.config import find_run_config
+    from danet_tf.run_config import find_run_config
 
     path = find_run_config(model_path)
     if not path:

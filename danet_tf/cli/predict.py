@@ -27,14 +27,13 @@ from danet_tf.cli.options import (
     save_png,
 )
 from danet_tf.cli.schema import validate_config
-from danet_tf.config import load_config_for_model
 from danet_tf.data.images import BadExampleError, read_rgb
 from danet_tf.deploy import visualize
 from danet_tf.deploy.loading import class_names_and_palette, resolve_model
+from danet_tf.run_config import load_config_for_model
 
 
-@command
-def main(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("images", nargs="*")
@@ -52,6 +51,12 @@ def main(argv=None):
                         metavar="KEY=VALUE", help="change the model's config, e.g. "
                         "--set 'eval.scale=[1024, 512]' (the mmseg protocol's test size)")
     add_inference_args(parser, model_required=False)
+    return parser
+
+
+@command
+def main(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.sample:
         return write_sample(args.sample)
@@ -64,24 +69,28 @@ def main(argv=None):
     segmenter, num_classes = make_segmenter(args, config)
     names, palette = class_names_and_palette(args.model, args.dataset, num_classes)
     os.makedirs(args.out, exist_ok=True)
-    failed = []
-    for path in args.images:
-        try:
-            image = read_rgb(path)
-        except BadExampleError as error:
-            if debug_requested([]):
-                raise
-            failed.append(str(error))
-            continue
-        stem = os.path.join(args.out, os.path.splitext(os.path.basename(path))[0])
-        write_pictures(image, segmenter.predict(image), stem, num_classes, palette, names, args)
-        print(f"{path}: {stem}_{{classes,color,overlay}}.png")
+    failed = [reason for path in args.images
+              if (reason := segment_file(path, segmenter, num_classes, palette, names, args))]
     if failed:
         print(f"{len(failed)} of {len(args.images)} files could not be segmented:",
               file=sys.stderr)
         for reason in failed:
             print(f"  {reason}", file=sys.stderr)
         sys.exit(2)
+
+
+def segment_file(path, segmenter, num_classes, palette, names, args):
+    """Writes one image's pictures; returns why it could not be read, or `None`."""
+    try:
+        image = read_rgb(path)
+    except BadExampleError as error:
+        if debug_requested([]):
+            raise
+        return str(error)
+    stem = os.path.join(args.out, os.path.splitext(os.path.basename(path))[0])
+    write_pictures(image, segmenter.predict(image), stem, num_classes, palette, names, args)
+    print(f"{path}: {stem}_{{classes,color,overlay}}.png")
+    return None
 
 
 def write_pictures(image, classes, stem, num_classes, palette, names, args):

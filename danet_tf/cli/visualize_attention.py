@@ -20,13 +20,20 @@ feature grid. Without --points, four points on a grid are used.
 import argparse
 import os
 
+import keras
 import numpy as np
 
 from danet_tf.cli import command
 from danet_tf.cli.options import save_png
 from danet_tf.data.images import read_rgb
 from danet_tf.deploy import visualize
-from danet_tf.deploy.loading import class_names_and_palette
+from danet_tf.deploy.loading import (
+    class_names_and_palette,
+    load_keras_model,
+    resolve_model,
+    warn_if_bfloat16_is_emulated,
+)
+from danet_tf.models.precision import PRECISIONS
 from danet_tf.models.preprocessing import normalize
 
 POINT_FORMAT = "Y,X pixel coordinates (row, then column; 0,0 is the top-left pixel), e.g. 40,30"
@@ -103,8 +110,7 @@ def attention_sheet(image, prediction, pictures):
                                   ["input", "prediction"] + [p[2] for p in pictures])
 
 
-@command
-def main(argv=None):
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("image")
@@ -118,29 +124,39 @@ def main(argv=None):
     parser.add_argument("--cam-class", help="class (name or id) whose channel responses to show; "
                                             "default: the most frequent predicted non-background")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32",
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
                         help="compute precision of the model (the attention stays float32)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def load_model_at(path, precision):
+    """The Keras DANet at `path` (file or preset), computing at `precision`."""
+    model = load_keras_model(path)
+    if precision != "float32":
+        warn_if_bfloat16_is_emulated(precision)
+        model = model.with_precision(precision)
+    return model
+
+
+def predicted_classes(model, image):
+    """The model's class map of `image` `(H, W)` and its class count."""
+    logits = model.inference_model()(normalize(image)[None], training=False)
+    classes = keras.ops.convert_to_numpy(keras.ops.cast(logits, "float32"))[0].argmax(-1)
+    return classes, int(logits.shape[-1])
+
+
+@command
+def main(argv=None):
+    args = parse_args(argv)
     image = read_rgb(args.image)
     height, width = image.shape[:2]
     points = args.points or default_points(height, width)
     check_points(points, height, width)
-
-    import keras
-
-    from danet_tf.deploy.loading import load_keras_model, resolve_model
-
     args.model = resolve_model(args.model)
-    model = load_keras_model(args.model)
-    if args.precision != "float32":
-        from danet_tf.deploy.loading import warn_if_bfloat16_is_emulated
-
-        warn_if_bfloat16_is_emulated(args.precision)
-        model = model.with_precision(args.precision)
+    model = load_model_at(args.model, args.precision)
     pam, cam, grid = visualize.attention_maps(model, image)
-    logits = model.inference_model()(normalize(image)[None], training=False)
-    classes = keras.ops.convert_to_numpy(keras.ops.cast(logits, "float32"))[0].argmax(-1)
-    names, palette = class_names_and_palette(args.model, args.dataset, int(logits.shape[-1]))
+    classes, num_classes = predicted_classes(model, image)
+    names, palette = class_names_and_palette(args.model, args.dataset, num_classes)
     pam_gamma, cam_gamma = model.gammas()["pam"], model.gammas()["cam"]
     class_id = pick_class(args.cam_class, names, classes)
     responses = visualize.channel_responses(model, image, classes, class_id)

@@ -36,8 +36,27 @@ def _read_folder_pairs(pairs, data, skips, known_size=False):
     (validation) checks every pair once up front, so that the dataset keeps
     a known cardinality (Keras then evaluates exactly the good images).
     """
-    label_map = folder.label_map_for(data.source)
     skip = data.on_bad_example == "skip"
+    read = _pair_reader(data, skips)
+    if skip and known_size:
+        pairs = [pair for pair in pairs if read(*(p.encode() for p in pair))[2]]
+        if not pairs:
+            raise folder.BadExampleError(
+                f"on_bad_example=skip left no readable pair of {len(skips)} (first: "
+                f"{next(iter(skips.skipped.items()), ('', ''))[1]})")
+    images, masks = zip(*pairs)
+    ds = tf.data.Dataset.from_tensor_slices((list(images), list(masks)))
+    ds = ds.map(lambda i, m: _read_in_graph(read, i, m), num_parallel_calls=tf.data.AUTOTUNE)
+    if skip and not known_size:
+        ds = ds.filter(_is_good)
+    return ds.map(_drop_flag)
+
+
+def _pair_reader(data, skips):
+    """`read(image_path, mask_path) -> (image, mask, ok)` on encoded paths;
+    a bad pair raises, or under `on_bad_example="skip"` is noted in `skips`
+    and comes back empty with `ok=False`."""
+    label_map = folder.label_map_for(data.source)
     if data.on_bad_example not in ON_BAD_EXAMPLE:
         raise ValueError(f"data.on_bad_example must be one of {', '.join(ON_BAD_EXAMPLE)}. "
                          f"Received: {data.on_bad_example!r}")
@@ -48,31 +67,22 @@ def _read_folder_pairs(pairs, data, skips, known_size=False):
             image, mask = folder.read_pair(image_path, mask_path, data.num_classes, label_map)
             return image, mask, True
         except folder.BadExampleError as err:
-            if not skip:
+            if data.on_bad_example != "skip":
                 raise
             skips.add(image_path, str(err))
             return np.zeros((0, 0, 3), np.uint8), np.zeros((0, 0), np.uint8), False
 
-    def read_tf(image_path, mask_path):
-        image, mask, ok = tf.numpy_function(
-            read, [image_path, mask_path], [tf.uint8, tf.uint8, tf.bool], stateful=False
-        )
-        image.set_shape([None, None, 3])
-        mask.set_shape([None, None])
-        return image, mask, ok
+    return read
 
-    if skip and known_size:
-        pairs = [pair for pair in pairs if read(*(p.encode() for p in pair))[2]]
-        if not pairs:
-            raise folder.BadExampleError(
-                f"on_bad_example=skip left no readable pair of {len(skips)} (first: "
-                f"{next(iter(skips.skipped.items()), ('', ''))[1]})")
-    images, masks = zip(*pairs)
-    ds = tf.data.Dataset.from_tensor_slices((list(images), list(masks)))
-    ds = ds.map(read_tf, num_parallel_calls=tf.data.AUTOTUNE)
-    if skip and not known_size:
-        ds = ds.filter(_is_good)
-    return ds.map(_drop_flag)
+
+def _read_in_graph(read, image_path, mask_path):
+    """`read` inside tf.data, with the shapes the map's consumers need."""
+    image, mask, ok = tf.numpy_function(
+        read, [image_path, mask_path], [tf.uint8, tf.uint8, tf.bool], stateful=False
+    )
+    image.set_shape([None, None, 3])
+    mask.set_shape([None, None])
+    return image, mask, ok
 
 
 def assert_mask_values(image, mask, num_classes, source):

@@ -6,7 +6,6 @@ import sys
 import keras
 import numpy as np
 
-from danet_tf.config import load_config_for_model
 from danet_tf.data.catalog import class_names_for, palette_for
 from danet_tf.deploy import layout
 from danet_tf.models.precision import (
@@ -18,6 +17,7 @@ from danet_tf.models.precision import (
 )
 from danet_tf.models.preset_catalog import MMSEG_CONFIGS
 from danet_tf.models.presets import is_preset_dir, load_preset, preset_metadata
+from danet_tf.run_config import load_config_for_model
 
 _warned = []
 
@@ -92,18 +92,7 @@ def load_logits_fn(path, precision="auto", static_shapes=True):
     if reason:
         print(f"precision auto: {reason}", file=sys.stderr)
     if os.path.isdir(path) and not is_preset_dir(path):
-        if precision != "float32":
-            raise ValueError(f"{path}: a SavedModel runs at the precision it was exported with; "
-                             "export it with --precision bfloat16 instead.")
-        import tensorflow as tf
-
-        signature = tf.saved_model.load(path).signatures["predict_logits"]
-
-        def logits_fn(x):
-            return signature(images=tf.constant(x, tf.float32))["logits"].numpy()
-
-        num_classes = int(signature.structured_outputs["logits"].shape[-1])
-        return logits_fn, num_classes
+        return _saved_model_logits_fn(path, precision)
     if path.endswith(".xml"):
         from danet_tf.deploy.openvino_runtime import OpenVinoLogits
 
@@ -116,6 +105,21 @@ def load_logits_fn(path, precision="auto", static_shapes=True):
     warn_if_bfloat16_is_emulated(precision)
     net = inference_graph(model, precision)
     return compiled_logits_fn(net), int(net.output.shape[-1])
+
+
+def _saved_model_logits_fn(path, precision):
+    """The `predict_logits` signature of the SavedModel at `path`, and its class count."""
+    if precision != "float32":
+        raise ValueError(f"{path}: a SavedModel runs at the precision it was exported with; "
+                         "export it with --precision bfloat16 instead.")
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(path).signatures["predict_logits"]
+
+    def logits_fn(x):
+        return signature(images=tf.constant(x, tf.float32))["logits"].numpy()
+
+    return logits_fn, int(signature.structured_outputs["logits"].shape[-1])
 
 
 def resolve_model(path):

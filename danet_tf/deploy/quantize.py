@@ -134,20 +134,30 @@ def quantize_openvino(xml, target, calibration, scheme=DEFAULT_SCHEME, validatio
     if max_miou_drop is None:
         quantized = nncf.quantize(model, dataset, subset_size=len(calibration), **options)
     else:
-        if validation is None:
-            raise ValueError("--max-miou-drop needs val images with labels: pass --preset or "
-                             "--config with the run's data.")
-        images, labels = validation
-        # NNCF compiles the model it validates as it is given; an int8 model
-        # compiled with dynamic height and width gives wrong class maps on the
-        # CPU, so the search runs on the validation size and the result is made
-        # dynamic again (deployment compiles it per input shape).
-        model.reshape([-1, *np.shape(images)[1:3], 3])
-        quantized = nncf.quantize_with_accuracy_control(
-            model, dataset, nncf.Dataset(list(zip(images, labels))),
-            validation_fn=_validation_fn(num_classes), max_drop=float(max_miou_drop),
-            drop_type=nncf.DropType.ABSOLUTE, subset_size=len(calibration), **options)
-        quantized.reshape([-1, -1, -1, 3])
+        quantized = _quantize_with_accuracy_control(model, dataset, len(calibration), options,
+                                                    validation, max_miou_drop, num_classes)
     # Float parts stay float32, as in the float32 IR (OpenVINO would store them as fp16).
     ov.save_model(quantized, target, compress_to_fp16=False)
     return target
+
+
+def _quantize_with_accuracy_control(model, dataset, subset_size, options, validation,
+                                    max_miou_drop, num_classes):
+    """NNCF's `quantize_with_accuracy_control` on `validation` `(images, labels)`."""
+    import nncf
+
+    if validation is None:
+        raise ValueError("--max-miou-drop needs val images with labels: pass --preset or "
+                         "--config with the run's data.")
+    images, labels = validation
+    # NNCF compiles the model it validates as it is given; an int8 model
+    # compiled with dynamic height and width gives wrong class maps on the
+    # CPU, so the search runs on the validation size and the result is made
+    # dynamic again (deployment compiles it per input shape).
+    model.reshape([-1, *np.shape(images)[1:3], 3])
+    quantized = nncf.quantize_with_accuracy_control(
+        model, dataset, nncf.Dataset(list(zip(images, labels))),
+        validation_fn=_validation_fn(num_classes), max_drop=float(max_miou_drop),
+        drop_type=nncf.DropType.ABSOLUTE, subset_size=subset_size, **options)
+    quantized.reshape([-1, -1, -1, 3])
+    return quantized

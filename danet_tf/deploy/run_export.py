@@ -69,8 +69,8 @@ def export_in_tensorflow(config_path, keras_path, request):
 def run_job(job_path):
     """The TensorFlow side of `export_in_tensorflow`: the job's export, its
     report written where the job says."""
-    from danet_tf.config import load_config_for_model
     from danet_tf.deploy.loading import load_keras_model
+    from danet_tf.run_config import load_config_for_model
 
     with open(job_path) as f:
         job = json.load(f)

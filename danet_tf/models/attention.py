@@ -99,44 +99,50 @@ def chunked_attention(q, k, v, block):
 
     @ops.custom_gradient
     def attend(q, k, v):
-        num_rows = ops.shape(q)[1]
-        v_t = ops.transpose(v, (0, 2, 1))
-        q_blocks = _split_rows(q, block)
         out = _merge_rows(
-            _map_blocks(lambda qb: ops.matmul(attention_probabilities(qb, k), v), q_blocks),
-            num_rows,
+            _map_blocks(lambda qb: ops.matmul(attention_probabilities(qb, k), v),
+                        _split_rows(q, block)),
+            ops.shape(q)[1],
         )
 
         def grad(*args, upstream=None):
             if upstream is None:
                 (upstream,) = args
-            d_out = ops.cast(upstream, "float32")
-            d_blocks = _split_rows(d_out, block)
-            dot_blocks = _split_rows(ops.sum(d_out * out, axis=-1, keepdims=True), block)
-
-            def score_grads(q_block, d_block, dot_block):
-                p = attention_probabilities(q_block, k)  # (B, block, N)
-                return p, p * (ops.matmul(d_block, v_t) - dot_block)
-
-            d_q = _merge_rows(
-                _map_blocks(lambda b: ops.matmul(score_grads(*b)[1], k),
-                            (q_blocks, d_blocks, dot_blocks)),
-                num_rows,
-            )
-
-            def key_value_grads(i):
-                q_block, d_block = q_blocks[i], d_blocks[i]
-                p, d_scores = score_grads(q_block, d_block, dot_blocks[i])
-                return (ops.matmul(ops.transpose(d_scores, (0, 2, 1)), q_block),
-                        ops.matmul(ops.transpose(p, (0, 2, 1)), d_block))
-
-            d_k, d_v = _sum_over_blocks(key_value_grads, ops.shape(q_blocks)[0],
-                                        (ops.zeros_like(k), ops.zeros_like(v)))
-            return d_q, d_k, d_v
+            return _chunked_attention_grads(q, k, v, out, ops.cast(upstream, "float32"), block)
 
         return out, grad
 
     return attend(q, k, v)
+
+
+def _chunked_attention_grads(q, k, v, out, d_out, block):
+    """`(dQ, dK, dV)` of `chunked_attention`, each block's attention
+    recomputed: `dS = P * (dO V^T - rowsum(dO * O))`, `dQ = dS K`,
+    `dK = dS^T Q`, `dV = P^T dO`."""
+    v_t = ops.transpose(v, (0, 2, 1))
+    q_blocks = _split_rows(q, block)
+    d_blocks = _split_rows(d_out, block)
+    dot_blocks = _split_rows(ops.sum(d_out * out, axis=-1, keepdims=True), block)
+
+    def score_grads(q_block, d_block, dot_block):
+        p = attention_probabilities(q_block, k)  # (B, block, N)
+        return p, p * (ops.matmul(d_block, v_t) - dot_block)
+
+    d_q = _merge_rows(
+        _map_blocks(lambda b: ops.matmul(score_grads(*b)[1], k),
+                    (q_blocks, d_blocks, dot_blocks)),
+        ops.shape(q)[1],
+    )
+
+    def key_value_grads(i):
+        q_block, d_block = q_blocks[i], d_blocks[i]
+        p, d_scores = score_grads(q_block, d_block, dot_blocks[i])
+        return (ops.matmul(ops.transpose(d_scores, (0, 2, 1)), q_block),
+                ops.matmul(ops.transpose(p, (0, 2, 1)), d_block))
+
+    d_k, d_v = _sum_over_blocks(key_value_grads, ops.shape(q_blocks)[0],
+                                (ops.zeros_like(k), ops.zeros_like(v)))
+    return d_q, d_k, d_v
 
 
 def _add_gamma(layer):

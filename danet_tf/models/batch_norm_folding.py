@@ -136,6 +136,13 @@ def fold_batch_norm(model):
         raise ValueError(f"Model {model.name!r} has no BatchNormalization to fold.")
     folded = keras.models.clone_model(model, clone_function=_folding_clone(pairs),
                                       call_function=_call_without_mask, recursive=True)
+    _copy_folded_weights(model, folded, pairs)
+    return folded
+
+
+def _copy_folded_weights(model, folded, pairs):
+    """Gives each layer of `folded` its weights from `model`: the folded
+    convs' computed from their BN (`pairs`), the others' copied."""
     folded_pairs = {id(conv): bn for conv, bn in pairs}
     originals = _layers_by_path(model)
     for path, layer in _layers_by_path(folded).items():
@@ -148,4 +155,3 @@ def fold_batch_norm(model):
             layer.bias.assign(weights["bias"].astype(layer.bias.dtype))
         elif not isinstance(layer, keras.layers.Identity):
             layer.set_weights(source.get_weights())
-    return folded

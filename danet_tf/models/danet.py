@@ -5,16 +5,16 @@ import inspect
 import keras
 
 from danet_tf.models.batch_norm_folding import fold_batch_norm as fold_batch_norm_fn
-from danet_tf.models.dilated_resnet import BACKBONES, DilatedResNet
+from danet_tf.models.context_heads import fcn_aux_head
+from danet_tf.models.dilated_resnet import BACKBONES, DilatedResNet, layer4_grid
 from danet_tf.models.head import (
     attention_inputs,
     attention_layers,
-    fcn_aux_head,
     head_choice,
     head_output_names,
     segmentation_head,
 )
-from danet_tf.models.losses import official_losses
+from danet_tf.models.losses import label_every_output, official_losses
 from danet_tf.models.metrics import SegmentationMetric
 from danet_tf.models.optimizer import give_schedule_the_fit_length, official_optimizer
 from danet_tf.models.precision import check_precision, global_dtype_policy
@@ -97,7 +97,7 @@ class DANet(keras.Model):
                 f"backbone must be one of {sorted(BACKBONES)}. Received: backbone={backbone!r}"
             )
         options = {name: value for name, value in locals().items() if name in OPTIONS}
-        options["multi_grid"] = list(_grid(multi_grid) or ()) or False
+        options["multi_grid"] = list(layer4_grid(multi_grid) or ()) or False
         options["input_shape"] = list(input_shape)
         policy = (keras.dtype_policies.get(dtype) if dtype is not None
                   else keras.config.dtype_policy())
@@ -113,7 +113,7 @@ class DANet(keras.Model):
                      backbone_layout, input_shape, head, **kwargs):
         # === Layers ===
         resnet = DilatedResNet(
-            BACKBONES[backbone], output_stride, multi_grid=_grid(multi_grid),
+            BACKBONES[backbone], output_stride, multi_grid=layer4_grid(multi_grid),
             deep_stem=deep_stem, synchronized_bn=synchronized_bn,
             input_shape=input_shape, layout=backbone_layout, name="backbone",
         )
@@ -175,11 +175,11 @@ class DANet(keras.Model):
         return super().fit(*args, **kwargs)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        return super().compute_loss(x, _label_every_output(y, y_pred), y_pred, sample_weight,
+        return super().compute_loss(x, label_every_output(y, y_pred), y_pred, sample_weight,
                                     training=training)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        return super().compute_metrics(x, _label_every_output(y, y_pred), y_pred, sample_weight)
+        return super().compute_metrics(x, label_every_output(y, y_pred), y_pred, sample_weight)
 
     def inference_model(self, fold_batch_norm=False, precision="float32"):
         """A model that returns only the fused logits `(B, H, W, num_classes)`.
@@ -294,18 +294,3 @@ class DANet(keras.Model):
 OPTIONS = tuple(inspect.signature(DANet.__init__).parameters)[1:-1]
 OPTIONS = tuple(name for name in OPTIONS if name != "dtype")
 ATTRIBUTES = {"backbone": "backbone_name", "head": "head_kind", "input_shape": "image_shape"}
-
-
-def _grid(multi_grid):
-    """Layer4's dilation multipliers: `True` is the released DANet-101's `(1, 2, 4)`."""
-    if multi_grid is True:
-        return (1, 2, 4)
-    return tuple(multi_grid) if multi_grid else None
-
-
-def _label_every_output(y, y_pred):
-    """One mask for every output of a multi-output model, when given one."""
-    if isinstance(y_pred, dict) and y is not None and not isinstance(y, dict):
-        return dict.fromkeys(y_pred, y)
-    return y
-

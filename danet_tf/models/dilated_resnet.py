@@ -181,3 +181,12 @@ def DilatedResNet(
             in_channels = planes * expansion
         features[f"layer{stage}"] = x
     return keras.Model(images, features, name=name or f"resnet{depth}")
+
+
+def layer4_grid(multi_grid):
+    """Layer4's dilation multipliers from `DANet`'s `multi_grid`: `True` is
+    the released DANet-101's `(1, 2, 4)`, a sequence gives them, `False`
+    none."""
+    if multi_grid is True:
+        return (1, 2, 4)
+    return tuple(multi_grid) if multi_grid else None

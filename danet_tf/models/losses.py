@@ -86,3 +86,10 @@ def official_losses(output_names, aux_loss_weight=recipe.AUX_LOSS_WEIGHT,
     losses = dict.fromkeys(output_names, loss)
     weights = {k: (aux_loss_weight if k == "aux_logits" else 1.0) for k in losses}
     return losses, weights
+
+
+def label_every_output(y, y_pred):
+    """One mask for every output of a multi-output model, when given one."""
+    if isinstance(y_pred, dict) and y is not None and not isinstance(y, dict):
+        return dict.fromkeys(y_pred, y)
+    return y

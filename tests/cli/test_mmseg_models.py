@@ -13,9 +13,9 @@ from PIL import Image
 
 from danet_tf import DANet, preset_metadata
 from danet_tf.cli import convert_weights, evaluate, predict
-from danet_tf.config import load_config_for_model
 from danet_tf.deploy.loading import compiled_logits_fn
 from danet_tf.deploy.mmseg_inference import MMSegSegmenter
+from danet_tf.run_config import load_config_for_model
 from danet_tf.testing.mmseg_reference import mmseg_checkpoint
 
 pytestmark = pytest.mark.slow

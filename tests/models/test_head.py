@@ -1,4 +1,4 @@
-"""The heads of `danet_tf/models/head.py` against NumPy float64 references of
+"""The heads of `danet_tf/models/head.py` and `context_heads.py` against NumPy float64 references of
 the official `encoding` heads (PSPNet pyramid pooling, DeepLabV3 ASPP) and
 their parameter counts written out."""
 
@@ -11,13 +11,11 @@ from conftest import to_numpy
 from helpers import infer
 
 from danet_tf import DANet
+from danet_tf.models.context_heads import aspp_head, fcn_head, psp_head
 from danet_tf.models.head import (
     HEADS,
-    aspp_head,
     attention_branch_head,
     attention_layers,
-    fcn_head,
-    psp_head,
     segmentation_head,
 )
 from danet_tf.models.pooling import AdaptiveAveragePooling
