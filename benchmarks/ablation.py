@@ -33,8 +33,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-
 from benchmarks.ablation_config import run_config
 from benchmarks.ablation_table import CUE_CLASSES, table
 from benchmarks.timing import median_time
@@ -46,31 +44,20 @@ LONG_RANGE = tuple(CUE_CLASSES)
 
 
 def train_one(head, task, seed, workdir, quick):
-    """Trains one run; returns its scores, gammas and time."""
-    import keras
-
+    """Trains one run; returns its score record, gammas and time."""
     from danet_tf.cli.train import run
     from danet_tf.data.pipeline import build_eval_dataset
-    from danet_tf.models.metrics import confusion_matrix, segmentation_scores
+    from danet_tf.models.metrics import SegmentationMetric, score_record
 
     config = run_config(head, task, seed, workdir, quick)
     start = time.time()
     _, model = run(config, mode="restart", verbose=0)
     seconds = time.time() - start
-    num_classes = config.data.num_classes
-    confusion = np.zeros((num_classes, num_classes))
+    metric = SegmentationMetric(config.data.num_classes)
     net = model.inference_model()
     for images, masks in build_eval_dataset(config.data):
-        predicted = np.argmax(np.asarray(net(images, training=False)), -1)
-        confusion += np.asarray(confusion_matrix(masks, predicted, num_classes))
-    scores = segmentation_scores(confusion)
-    layer_names = {layer.name for layer in model.get_layer("head").layers}
-    gammas = {module: float(keras.ops.convert_to_numpy(
-        model.get_layer("head").get_layer(module).gamma)[0])
-        for module in ("sa", "sc") if module in layer_names}
-    return {"miou": scores["miou"], "pixel_accuracy": scores["pixel_accuracy"],
-            "per_class_iou": [None if np.isnan(v) else float(v) for v in scores["per_class_iou"]],
-            "gammas": gammas, "train_seconds": seconds,
+        metric.update_state(masks, net(images, training=False))
+    return {**score_record(metric.scores()), "gammas": model.gammas(), "train_seconds": seconds,
             "steps": config.train.epochs * config.train.steps_per_epoch}
 
 
@@ -115,7 +102,7 @@ def measure_head(head, size=512, repeats=5):
     flops = graph_flops(forward.get_concrete_function(spec))
     x = tf.random.normal((1, size, size, 3), seed=0)
     return {"params": model.count_params(),
-            "head_params": model.get_layer("head").count_params(),
+            "head_params": model.head.count_params(),
             "gflops": flops / 1e9,
             "latency_s": median_time(lambda: forward(x).numpy(), repeats)[0]}
 

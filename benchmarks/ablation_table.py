@@ -57,8 +57,8 @@ def task_table(results, task, seeds):
                           for c in CUE_CLASSES[task])
         lines.append(
             f"| {head} | {mean_std([r['miou'] for r in runs])}{missing} | {gap} | {cues} "
-            f"| {mean_std([r['gammas'].get('sa') for r in runs], 1.0, 3)} "
-            f"| {mean_std([r['gammas'].get('sc') for r in runs], 1.0, 3)} |")
+            f"| {mean_std([r['gammas'].get('pam') for r in runs], 1.0, 3)} "
+            f"| {mean_std([r['gammas'].get('cam') for r in runs], 1.0, 3)} |")
     return "\n".join(lines)
 
 

@@ -59,10 +59,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import danet_tf  # noqa: F401  (registers the layers)
-    from danet_tf.config import load_config_for_model
     from danet_tf.deploy import export
     from danet_tf.deploy.export_report import calibration_crops, val_pairs
     from danet_tf.deploy.loading import load_keras_model
+    from danet_tf.run_config import load_config_for_model
 
     config, _ = load_config_for_model(args.model)
     data = config.data

@@ -27,11 +27,19 @@ OFFICIAL_ROWS = [
      {"path": "openvino/danet_int8_ignore_matmul.xml", "precision": "float32"}),
     ("OpenVINO int8, transformer", "official_deployed",
      {"path": "openvino/danet_int8_transformer.xml", "precision": "float32"}),
+    ("OpenVINO int8, ignore_matmul, bf16 elsewhere", "official_deployed",
+     {"path": "openvino/danet_int8_ignore_matmul.xml", "precision": "bfloat16"}),
     ("TFLite int8 (LiteRT, XNNPACK)", "official_tflite", {"mode": "int8"}),
 ]
-# `run.py --only int8`: the int8 paths next to the float32 ones they replace.
-INT8_ROWS = [row for row in OFFICIAL_ROWS
-             if "bf16" not in row[0] and "bfloat16" not in row[0] and "SavedModel" not in row[0]]
+
+
+def int8_rows(flags):
+    """`run.py --only int8`: the int8 paths next to the float32 ones they
+    replace, and on a CPU with AMX-BF16 the bfloat16 ones too (there they
+    compete for the fastest path)."""
+    bfloat16 = "amx_bf16" in flags
+    return [row for row in OFFICIAL_ROWS if "SavedModel" not in row[0]
+            and (bfloat16 or ("bf16" not in row[0] and "bfloat16" not in row[0]))]
 
 
 def agreement(workdir, case, reference):

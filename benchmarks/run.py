@@ -35,9 +35,9 @@ def int8(args, results):
     this CPU's floor (`official`'s int8 rows without the bfloat16 ones)."""
     from danet_tf.models.precision import cpu_flags, int8_class
 
-    results["int8"], tables = official_tables.official_section(
-        args.workdir, args.quick, rows=official_tables.INT8_ROWS, multiscale=False)
     flags = cpu_flags()
+    results["int8"], tables = official_tables.official_section(
+        args.workdir, args.quick, rows=official_tables.int8_rows(flags), multiscale=False)
     verdict = official_tables.int8_verdict(results["int8"]["sizes"], int8_class(flags))
     return tables + [f"int8 class of this CPU: {int8_class(flags)} (flags: {', '.join(flags)})\n"
                      + "\n".join(verdict)]

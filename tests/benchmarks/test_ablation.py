@@ -86,7 +86,7 @@ def test_quick_run_pretrains_scores_measures_and_tabulates(tmp_path):
     assert len(result["per_class_iou"]) == 4
     assert result["miou"] == pytest.approx(np.nanmean(
         [np.nan if v is None else v for v in result["per_class_iou"]]))
-    assert set(result["gammas"]) == {"sa", "sc"}
+    assert set(result["gammas"]) == {"pam", "cam"}
     masses = ablation_figure.attention_figure(str(tmp_path), "marker",
                                               str(tmp_path / "figure.png"))
     assert set(masses) == {"region", "background", "uniform"}
