@@ -84,15 +84,25 @@ def quantize_both_schemes(xml, directory, size=(512, 512)):
         for scheme in SCHEMES}
 
 
+# TFLite's full-integer calibration runs the whole graph in float32 with the
+# attention unchunked: above this many pixels one N x N map alone passes 4 GB.
+TFLITE_INT8_MAX_PIXELS = 512 * 512
+
+
 def tflite_models(model, workdir, sizes):
-    """TFLite fp32 and full-integer int8 at each size; a failed conversion is
-    reported in its row, not fatal."""
+    """TFLite fp32 and full-integer int8 at each size; a failed or skipped
+    conversion is reported in its row, not fatal."""
     from danet_tf.deploy.export import export_tflite
 
     paths = {}
     for height, width in sizes:
         tag = f"{height}x{width}"
         for mode in ("fp32", "int8"):
+            if mode == "int8" and height * width > TFLITE_INT8_MAX_PIXELS:
+                paths[f"tflite_int8_{tag}"] = _skip_tflite(
+                    workdir, tag, "skipped: TFLite int8 calibration above 512x512 runs the "
+                    "unchunked N x N attention (over 4 GB per map)")
+                continue
             scenes = (calibration_scenes(height, width, CALIBRATION_SCENES["tflite"])
                       if mode == "int8" else None)
             try:
@@ -102,6 +112,15 @@ def tflite_models(model, workdir, sizes):
             except Exception as error:  # noqa: BLE001
                 paths[f"tflite_{mode}_{tag}"] = f"conversion failed: {error}"[:500]
     return paths
+
+
+def _skip_tflite(workdir, tag, reason):
+    """Writes why a TFLite model was not made where the model would be; the
+    timing case reports it as its row's result."""
+    os.makedirs(os.path.join(workdir, "tflite"), exist_ok=True)
+    with open(os.path.join(workdir, "tflite", f"danet_{tag}_int8.tflite.skipped"), "w") as f:
+        f.write(reason)
+    return reason
 
 
 def prepare(workdir, sizes, multiscale_size=(1024, 2048)):
@@ -194,6 +213,9 @@ def tflite(workdir, path, height, width, repeats, case):
     """A TFLite model with the LiteRT interpreter (XNNPACK, all cores)."""
     from ai_edge_litert.interpreter import Interpreter
 
+    if os.path.exists(os.path.join(workdir, path + ".skipped")):
+        with open(os.path.join(workdir, path + ".skipped")) as f:
+            raise RuntimeError(f.read())
     interpreter = Interpreter(model_path=os.path.join(workdir, path), num_threads=os.cpu_count())
     interpreter.allocate_tensors()
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
