@@ -42,6 +42,11 @@ def int8_rows(flags):
             and (bfloat16 or ("bf16" not in row[0] and "bfloat16" not in row[0]))]
 
 
+def last_line(error):
+    """The last line of a case's error (its exception and message)."""
+    return error.strip().splitlines()[-1][:200] if error.strip() else "no message"
+
+
 def agreement(workdir, case, reference):
     """Fraction of pixels whose class equals the reference case's."""
     try:
@@ -96,7 +101,7 @@ def size_table(workdir, measured, height, width):
     rows = []
     for name, r in measured.items():
         if "error" in r:
-            rows.append(f"| {name} | failed: {r['error'][-120:]!r} | | | |")
+            rows.append(f"| {name} | failed: {last_line(r['error'])} | | | |")
             continue
         ratio = r["median_s"] / base["median_s"] if "median_s" in base else None
         rss_ratio = r["peak_rss_mb"] / base["peak_rss_mb"] if "peak_rss_mb" in base else None
@@ -167,7 +172,7 @@ def official_multiscale_section(workdir, height=1024, width=2048, crop=768,
     rows = []
     for name, r in measured.items():
         if "error" in r:
-            rows.append(f"| {name} | failed: {r['error'][-120:]!r} | | | |")
+            rows.append(f"| {name} | failed: {last_line(r['error'])} | | | |")
             continue
         rows.append(f"| {name} | {fmt(r['seconds'], 1)} | {fmt(r['seconds'] / base['seconds'], 2)}"
                     f" | {fmt(r['peak_rss_mb'], 0)} | "
