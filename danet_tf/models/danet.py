@@ -5,20 +5,13 @@ import inspect
 import keras
 
 from danet_tf.models.batch_norm_folding import fold_batch_norm as fold_batch_norm_fn
-from danet_tf.models.context_heads import fcn_aux_head
-from danet_tf.models.dilated_resnet import BACKBONES, DilatedResNet, layer4_grid
-from danet_tf.models.head import (
-    attention_inputs,
-    attention_layers,
-    head_choice,
-    head_output_names,
-    segmentation_head,
-)
+from danet_tf.models.danet_graph import danet_graph
+from danet_tf.models.dilated_resnet import BACKBONES, layer4_grid
+from danet_tf.models.head import attention_inputs, attention_layers, head_choice
 from danet_tf.models.losses import label_every_output, official_losses
 from danet_tf.models.metrics import SegmentationMetric
 from danet_tf.models.optimizer import give_schedule_the_fit_length, official_optimizer
 from danet_tf.models.precision import check_precision, global_dtype_policy
-from danet_tf.models.resize import ResizeLike
 
 
 @keras.saving.register_keras_serializable(package="danet_tf")
@@ -91,50 +84,17 @@ class DANet(keras.Model):
         head="danet",
         **kwargs,
     ):
-        head_choice(head)  # refuses an unknown head in one line
-        if backbone not in BACKBONES:
-            raise ValueError(
-                f"backbone must be one of {sorted(BACKBONES)}. Received: backbone={backbone!r}"
-            )
-        options = {name: value for name, value in locals().items() if name in OPTIONS}
-        options["multi_grid"] = list(layer4_grid(multi_grid) or ()) or False
-        options["input_shape"] = list(input_shape)
+        options = danet_options(**{name: value for name, value in locals().items()
+                                   if name in OPTIONS})
         policy = (keras.dtype_policies.get(dtype) if dtype is not None
                   else keras.config.dtype_policy())
         with global_dtype_policy(policy):
-            self._build_graph(**options, dtype=policy, **kwargs)
+            images, outputs = danet_graph(**options)
+            super().__init__(inputs=images, outputs=outputs, dtype=policy, **kwargs)
         self._model_options = options
         for name, value in options.items():
             setattr(self, ATTRIBUTES.get(name, name), value)
         self.image_shape = tuple(input_shape)
-
-    def _build_graph(self, num_classes, backbone, output_stride, multi_grid, deep_stem, aux_head,
-                     align_corners, dropout, synchronized_bn, attention_block_size,
-                     backbone_layout, input_shape, head, **kwargs):
-        # === Layers ===
-        resnet = DilatedResNet(
-            BACKBONES[backbone], output_stride, multi_grid=layer4_grid(multi_grid),
-            deep_stem=deep_stem, synchronized_bn=synchronized_bn,
-            input_shape=input_shape, layout=backbone_layout, name="backbone",
-        )
-        head_model = segmentation_head(
-            head, resnet.output["layer4"].shape[-1], num_classes, dropout=dropout,
-            synchronized_bn=synchronized_bn, attention_block_size=attention_block_size,
-            align_corners=align_corners, name="head",
-        )
-
-        # === Functional Model ===
-        images = keras.Input(input_shape, name="images")
-        features = resnet(images)
-        head_logits = keras.tree.flatten(head_model(features["layer4"]))
-        outputs = {
-            key: ResizeLike(align_corners, name=key)([logits, images])
-            for key, logits in zip(head_output_names(head), head_logits)
-        }
-        if aux_head:
-            aux = fcn_aux_head(features["layer3"], num_classes, synchronized_bn, dropout=dropout)
-            outputs["aux_logits"] = ResizeLike(align_corners, name="aux_logits")([aux, images])
-        super().__init__(inputs=images, outputs=outputs, **kwargs)
 
     def compile(self, optimizer="auto", loss="auto", metrics="auto", *, loss_weights="auto",
                 **kwargs):
@@ -294,3 +254,19 @@ class DANet(keras.Model):
 OPTIONS = tuple(inspect.signature(DANet.__init__).parameters)[1:-1]
 OPTIONS = tuple(name for name in OPTIONS if name != "dtype")
 ATTRIBUTES = {"backbone": "backbone_name", "head": "head_kind", "input_shape": "image_shape"}
+
+
+def danet_options(num_classes, **options):
+    """DANet's model options (`OPTIONS`) with their defaults, checked (an
+    unknown head or backbone fails in one line) and in their saved form."""
+    bound = inspect.signature(DANet.__init__).bind(None, num_classes, **options)
+    bound.apply_defaults()
+    options = {name: value for name, value in bound.arguments.items() if name in OPTIONS}
+    head_choice(options["head"])
+    if options["backbone"] not in BACKBONES:
+        raise ValueError(f"backbone must be one of {sorted(BACKBONES)}. "
+                         f"Received: backbone={options['backbone']!r}")
+    options["multi_grid"] = list(layer4_grid(options["multi_grid"]) or ()) or False
+    options["input_shape"] = list(options["input_shape"])
+    return options
+

@@ -10,7 +10,10 @@
 `DANet.from_preset(name_or_directory)` reads one; a catalogue name
 (`danet_tf.models.preset_catalog`) is first downloaded, checked and converted
 into the cache (`danet_tf.models.preset_cache`). `DANet.save_to_preset`
-writes one. Nothing here imports TensorFlow: presets load on every backend.
+writes one. The config names keras-hub's `DANetBackbone`, so keras-hub's
+loaders read a preset too (`danet_tf.models.hub`; its preprocessor is
+DANet's normalisation when the preset has none). Nothing here imports
+TensorFlow: presets load on every backend.
 """
 
 import datetime
@@ -33,6 +36,22 @@ METADATA_FILE = "metadata.json"
 # The model's input contract, as metadata states it (0-255 RGB).
 NORMALIZATION = {"color": "RGB", "mean": [round(m * 255, 3) for m in IMAGENET_MEAN],
                  "std": [round(s * 255, 3) for s in IMAGENET_STD]}
+
+
+# config.json names keras-hub's class for the network (`danet_tf.models.hub`;
+# the same config and weights as `DANet`, which reads it without keras-hub).
+DANET_CLASS = {"module": "danet_tf.models.danet", "class_name": "DANet",
+               "registered_name": "danet_tf>DANet"}
+HUB_BACKBONE_CLASS = {"module": "danet_tf.models.hub", "class_name": "DANetBackbone",
+                      "registered_name": "danet_tf>DANetBackbone"}
+
+
+def hub_backbone_config(model):
+    """`model`'s serialised config as keras-hub's `DANetBackbone`."""
+    config = {**keras.saving.serialize_keras_object(model), **HUB_BACKBONE_CLASS}
+    for key in ("build_config", "compile_config"):
+        config.pop(key, None)
+    return config
 
 
 class PresetError(ValueError):
@@ -63,7 +82,7 @@ def save_to_preset(model, directory, metadata=None):
     with atomic_path(directory) as tmp:
         os.makedirs(tmp)
         with open(os.path.join(tmp, CONFIG_FILE), "w") as f:
-            json.dump(keras.saving.serialize_keras_object(model), f, indent=2)
+            json.dump(hub_backbone_config(model), f, indent=2)
         model.save_weights(os.path.join(tmp, WEIGHTS_FILE))
         with open(os.path.join(tmp, METADATA_FILE), "w") as f:
             json.dump(record, f, indent=2, default=list)
@@ -114,12 +133,13 @@ def load_preset(preset, load_weights=True, cache_dir=None, **overrides):
     directory = resolve_preset(preset, cache_dir)
     with open(os.path.join(directory, CONFIG_FILE)) as f:
         config = json.load(f)
-    if config.get("registered_name") != "danet_tf>DANet":
+    if config.get("registered_name") not in (DANET_CLASS["registered_name"],
+                                             HUB_BACKBONE_CLASS["registered_name"]):
         raise PresetError(f"{directory}: {CONFIG_FILE} holds a "
                           f"{config.get('registered_name') or config.get('class_name')!r}, "
-                          "not a danet_tf>DANet.")
+                          "not a danet_tf>DANetBackbone.")
     config["config"].update(overrides)
-    model = keras.saving.deserialize_keras_object(config)
+    model = keras.saving.deserialize_keras_object({**config, **DANET_CLASS})
     if load_weights:
         load_trained_weights(model, directory)
     return model

@@ -29,7 +29,7 @@ def test_from_preset_gives_the_saved_models_outputs(model, images, tmp_path):
     directory = model.save_to_preset(str(tmp_path / "p"), {"dataset": "mine"})
     assert sorted(os.listdir(directory)) == ["config.json", "metadata.json", "model.weights.h5"]
     with open(os.path.join(directory, "config.json")) as f:
-        assert json.load(f)["registered_name"] == "danet_tf>DANet"
+        assert json.load(f)["registered_name"] == "danet_tf>DANetBackbone"
     metadata = preset_metadata(directory)
     assert metadata["dataset"] == "mine"
     assert metadata["parameter_count"] == model.count_params()
