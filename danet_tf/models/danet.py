@@ -86,10 +86,8 @@ class DANet(keras.Model):
     ):
         options = danet_options(**{name: value for name, value in locals().items()
                                    if name in OPTIONS})
-        policy = (keras.dtype_policies.get(dtype) if dtype is not None
-                  else keras.config.dtype_policy())
-        with global_dtype_policy(policy):
-            images, outputs = danet_graph(**options)
+        images, outputs, policy = danet_graph(options, dtype)
+        with global_dtype_policy(policy):  # the model's own policy, as its layers'
             super().__init__(inputs=images, outputs=outputs, dtype=policy, **kwargs)
         self._model_options = options
         for name, value in options.items():

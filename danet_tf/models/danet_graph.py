@@ -8,14 +8,22 @@ import keras
 from danet_tf.models.context_heads import fcn_aux_head
 from danet_tf.models.dilated_resnet import BACKBONES, DilatedResNet, layer4_grid
 from danet_tf.models.head import head_output_names, segmentation_head
+from danet_tf.models.precision import global_dtype_policy
 from danet_tf.models.resize import ResizeLike
 
 
-def danet_graph(num_classes, backbone, output_stride, multi_grid, deep_stem, aux_head,
-                align_corners, dropout, synchronized_bn, attention_block_size, backbone_layout,
-                input_shape, head):
-    """`(images, outputs)`: the graph of `DANet`'s checked options
-    (`danet_options`), its layers under the global dtype policy."""
+def danet_graph(options, dtype=None):
+    """`(images, outputs, policy)`: the graph of `DANet`'s checked options
+    (`danet_options`), every layer under the dtype policy `dtype` (default:
+    the global one at this call)."""
+    policy = keras.dtype_policies.get(dtype) if dtype is not None else keras.config.dtype_policy()
+    with global_dtype_policy(policy):
+        images, outputs = _graph(**options)
+    return images, outputs, policy
+
+
+def _graph(num_classes, backbone, output_stride, multi_grid, deep_stem, aux_head, align_corners,
+           dropout, synchronized_bn, attention_block_size, backbone_layout, input_shape, head):
     # === Layers ===
     resnet = DilatedResNet(
         BACKBONES[backbone], output_stride, multi_grid=layer4_grid(multi_grid),

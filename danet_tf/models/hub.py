@@ -52,10 +52,8 @@ class DANetBackbone(Backbone):
     def __init__(self, num_classes, dtype=None, **kwargs):
         options = danet_options(num_classes, **{name: kwargs.pop(name) for name in OPTIONS
                                                if name in kwargs})
-        policy = (keras.dtype_policies.get(dtype) if dtype is not None
-                  else keras.config.dtype_policy())
-        with global_dtype_policy(policy):
-            images, outputs = danet_graph(**options)
+        images, outputs, policy = danet_graph(options, dtype)
+        with global_dtype_policy(policy):  # the model's own policy, as its layers'
             super().__init__(inputs=images, outputs=outputs, dtype=policy, **kwargs)
         self.model_options = options
         self.num_classes = num_classes

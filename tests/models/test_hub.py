@@ -107,3 +107,12 @@ def test_the_backbone_checks_danets_arguments():
     config = DANetBackbone(3, backbone="resnet18", head="fcn").get_config()
     assert config["head"] == "fcn" and config["num_classes"] == 3
     assert DANetBackbone.from_config(config).get_config() == config
+
+
+@pytest.mark.backend_independent
+def test_the_backbone_keeps_its_dtype_policy():
+    backbone = DANetBackbone(3, backbone="resnet18", dtype="mixed_bfloat16")
+    assert keras.config.dtype_policy().name == "float32"
+    assert backbone.get_config()["dtype"]["config"]["name"] == "mixed_bfloat16"
+    conv = backbone.get_layer("backbone").get_layer("conv1")
+    assert (conv.compute_dtype, conv.variable_dtype) == ("bfloat16", "float32")
