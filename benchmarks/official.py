@@ -99,9 +99,9 @@ def tflite_models(model, workdir, sizes):
         tag = f"{height}x{width}"
         for mode in ("fp32", "int8"):
             if mode == "int8" and height * width > TFLITE_INT8_MAX_PIXELS:
-                paths[f"tflite_int8_{tag}"] = _skip_tflite(
-                    workdir, tag, "skipped: TFLite int8 calibration above 512x512 runs the "
-                    "unchunked N x N attention (over 4 GB per map)")
+                paths[f"tflite_int8_{tag}"] = ("skipped: TFLite int8 calibration above 512x512 "
+                                               "runs the unchunked N x N attention (over 4 GB "
+                                               "per map)")
                 continue
             scenes = (calibration_scenes(height, width, CALIBRATION_SCENES["tflite"])
                       if mode == "int8" else None)
@@ -112,15 +112,6 @@ def tflite_models(model, workdir, sizes):
             except Exception as error:  # noqa: BLE001
                 paths[f"tflite_{mode}_{tag}"] = f"conversion failed: {error}"[:500]
     return paths
-
-
-def _skip_tflite(workdir, tag, reason):
-    """Writes why a TFLite model was not made where the model would be; the
-    timing case reports it as its row's result."""
-    os.makedirs(os.path.join(workdir, "tflite"), exist_ok=True)
-    with open(os.path.join(workdir, "tflite", f"danet_{tag}_int8.tflite.skipped"), "w") as f:
-        f.write(reason)
-    return reason
 
 
 def prepare(workdir, sizes, multiscale_size=(1024, 2048)):
@@ -213,9 +204,6 @@ def tflite(workdir, path, height, width, repeats, case):
     """A TFLite model with the LiteRT interpreter (XNNPACK, all cores)."""
     from ai_edge_litert.interpreter import Interpreter
 
-    if os.path.exists(os.path.join(workdir, path + ".skipped")):
-        with open(os.path.join(workdir, path + ".skipped")) as f:
-            raise RuntimeError(f.read())
     interpreter = Interpreter(model_path=os.path.join(workdir, path), num_threads=os.cpu_count())
     interpreter.allocate_tensors()
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]

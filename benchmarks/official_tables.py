@@ -57,13 +57,19 @@ def agreement(workdir, case, reference):
     return float(np.mean(a == b))
 
 
-def measure_row(workdir, case, kwargs, height, width, repeats):
-    """One row's case in its own process (cached under `workdir/results`)."""
+def measure_row(workdir, made, case, kwargs, height, width, repeats):
+    """One row's case in its own process (cached under `workdir/results`);
+    a TFLite model the prepare step did not make (`made`, its paths or
+    reasons) gives its reason as the row's error."""
     tag = f"{height}x{width}"
     key = "_".join([case, *map(str, kwargs.values()), tag]).replace("/", "_")
     kwargs = dict(kwargs)
     if case == "official_tflite":
-        kwargs = {"path": f"tflite/danet_{tag}_{kwargs.pop('mode')}.tflite", **kwargs}
+        mode = kwargs.pop("mode")
+        tflite = made.get(f"tflite_{mode}_{tag}", "not made by the prepare step")
+        if not tflite.endswith(".tflite"):
+            return {"error": tflite, "prediction": key}
+        kwargs = {"path": f"tflite/danet_{tag}_{mode}.tflite", **kwargs}
     extra = {"case": key} if case != "official" else {}
     r = run_case(case, timeout=7200, cache=os.path.join(workdir, "results", f"{key}.json"),
                  workdir=workdir, height=height, width=width, repeats=repeats, **kwargs, **extra)
@@ -78,13 +84,13 @@ def official_section(workdir, quick, rows=None, multiscale=True):
     1024x2048 image."""
     rows_to_run = rows or OFFICIAL_ROWS
     sizes = [(512, 512)] if quick else [(512, 512), (1024, 2048)]
-    workdir = prepare_official(workdir, sizes)
+    workdir, made = prepare_official(workdir, sizes)
     results, tables = {"workdir": workdir, "sizes": {}}, []
     for height, width in sizes:
         tag = f"{height}x{width}"
         repeats = (2 if quick else 3) if height * width <= 512 * 512 else 1
         rows, measured = [], {}
-        measured = {label: measure_row(workdir, case, kwargs, height, width, repeats)
+        measured = {label: measure_row(workdir, made, case, kwargs, height, width, repeats)
                     for label, case, kwargs in rows_to_run}
         results["sizes"][tag] = measured
         tables.append(size_table(workdir, measured, height, width))
@@ -140,14 +146,15 @@ def int8_verdict(sizes, int8_class):
 
 def prepare_official(workdir, sizes):
     """Converts the official model into every format under `workdir` (a new
-    temporary directory when None) for `sizes` `[(H, W)]`; returns `workdir`."""
+    temporary directory when None) for `sizes` `[(H, W)]`; returns `workdir`
+    and what the prepare step made (`{name: path or why not}`)."""
     workdir = workdir or tempfile.mkdtemp(prefix="danet_official_")
     prepared = run_case("official_prepare", timeout=7200, workdir=workdir,
                         cache=os.path.join(workdir, "results", "prepare.json"),
                         sizes=[list(s) for s in sizes])
     if "error" in prepared:
         raise RuntimeError(f"official_prepare failed: {prepared['error']}")
-    return workdir
+    return workdir, prepared["paths"]
 
 
 def official_multiscale_section(workdir, height=1024, width=2048, crop=768,

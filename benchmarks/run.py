@@ -44,7 +44,7 @@ def int8(args, results):
 
 
 def multiscale(args, results):
-    workdir = official_tables.prepare_official(args.workdir, [])
+    workdir, _ = official_tables.prepare_official(args.workdir, [])
     results["multiscale"], table = official_tables.official_multiscale_section(workdir)
     return [table]
 

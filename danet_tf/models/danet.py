@@ -267,4 +267,3 @@ def danet_options(num_classes, **options):
     options["multi_grid"] = list(layer4_grid(options["multi_grid"]) or ()) or False
     options["input_shape"] = list(options["input_shape"])
     return options
-

@@ -56,7 +56,10 @@ class DANetBackbone(Backbone):
         with global_dtype_policy(policy):  # the model's own policy, as its layers'
             super().__init__(inputs=images, outputs=outputs, dtype=policy, **kwargs)
         self.model_options = options
-        self.num_classes = num_classes
+
+    @property
+    def num_classes(self):
+        return self.model_options["num_classes"]
 
     def get_config(self):
         return {**super().get_config(), **self.model_options}
@@ -86,12 +89,11 @@ class DANetImageConverter(ImageConverter):
     backbone_cls = DANetBackbone
 
 
-def danet_image_converter(image_size=None):
-    """RGB on 0-255 to DANet's input, `(x / 255 - mean) / std` per channel;
-    `image_size` `(H, W)` also resizes (`None`: every size as it is)."""
-    return DANetImageConverter(
-        image_size=image_size, scale=[1.0 / (255.0 * s) for s in IMAGENET_STD],
-        offset=[-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)])
+def danet_image_converter():
+    """RGB on 0-255 to DANet's input, `(x / 255 - mean) / std` per channel,
+    at every size as it is."""
+    return DANetImageConverter(scale=[1.0 / (255.0 * s) for s in IMAGENET_STD],
+                               offset=[-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)])
 
 
 @keras.saving.register_keras_serializable(package="danet_tf")
