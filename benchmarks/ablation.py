@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 
-from benchmarks.ablation_config import run_config
+from benchmarks.ablation_config import VARIANTS, run_config, run_name
 from benchmarks.ablation_table import CUE_CLASSES, table
 from benchmarks.timing import median_time
 from danet_tf.models.head import HEADS, POSITION_ATTENTION_HEADS
@@ -41,15 +41,20 @@ from danet_tf.models.head import HEADS, POSITION_ATTENTION_HEADS
 HERE = os.path.dirname(os.path.abspath(__file__))
 SEEDS = (0, 1, 2)
 LONG_RANGE = tuple(CUE_CLASSES)
+PROBE_STEPS = 30  # steps whose backbone gradients a probe records
 
 
-def train_one(head, task, seed, workdir, quick):
-    """Trains one run; returns its score record, gammas and time."""
+def train_one(head, task, seed, workdir, quick, variant="official"):
+    """Trains one run (`variant`: a recipe change of `ablation_config.VARIANTS`);
+    returns its score record, gammas, backbone drift and time."""
+    from benchmarks.finetune_probe import backbone_drift, make_pam_init
     from danet_tf.cli.train import run
     from danet_tf.data.pipeline import build_eval_dataset
     from danet_tf.models.metrics import SegmentationMetric, score_record
 
-    config = run_config(head, task, seed, workdir, quick)
+    if variant == "pam_init":
+        make_pam_init(workdir, task, seed, quick)
+    config = run_config(head, task, seed, workdir, quick, variant)
     start = time.time()
     _, model = run(config, mode="restart", verbose=0)
     seconds = time.time() - start
@@ -58,7 +63,8 @@ def train_one(head, task, seed, workdir, quick):
     for images, masks in build_eval_dataset(config.data):
         metric.update_state(masks, net(images, training=False))
     return {**score_record(metric.scores()), "gammas": model.gammas(), "train_seconds": seconds,
-            "steps": config.train.epochs * config.train.steps_per_epoch}
+            "steps": config.train.epochs * config.train.steps_per_epoch, "variant": variant,
+            "backbone_drift": backbone_drift(config, model)}
 
 
 def _ops_the_outputs_need(function):
@@ -141,6 +147,10 @@ def parse_args(argv):
     parser.add_argument("--train", nargs=3, metavar=("HEAD", "TASK", "SEED"),
                         help=argparse.SUPPRESS)  # one run, in a child
     parser.add_argument("--measure", metavar="HEAD", help=argparse.SUPPRESS)
+    parser.add_argument("--variant", default="official", choices=VARIANTS,
+                        help=argparse.SUPPRESS)  # of a --train or --probe child
+    parser.add_argument("--probe", nargs=3, metavar=("HEAD", "TASK", "SEED"),
+                        help=argparse.SUPPRESS)  # gradient norms of a run's first steps
     args = parser.parse_args(argv)
     args.seeds = args.seeds or ([0] if args.quick else list(SEEDS))
     args.given_workdir = args.workdir
@@ -160,8 +170,16 @@ def child(args):
         path, result = os.path.join(args.workdir, "backbone", "pretrain.json"), record
     elif args.train:
         head, task, seed = args.train
-        result = train_one(head, task, int(seed), args.workdir, args.quick)
-        path = os.path.join(results_dir, f"{head}_{task}_seed{seed}.json")
+        result = train_one(head, task, int(seed), args.workdir, args.quick, args.variant)
+        path = os.path.join(results_dir, run_name(head, task, seed, args.variant) + ".json")
+    elif args.probe:
+        from benchmarks.finetune_probe import gradient_norms
+
+        head, task, seed = args.probe
+        config = run_config(head, task, int(seed), args.workdir, args.quick, args.variant)
+        result = gradient_norms(config, PROBE_STEPS if not args.quick else 2)
+        name = run_name(head, task, seed, args.variant)
+        path = os.path.join(args.workdir, "probes", name + ".json")
     else:
         result = measure_head(args.measure, size=64 if args.quick else 512,
                               repeats=2 if args.quick else 5)
@@ -191,7 +209,7 @@ def main(argv=None):
 
         print(attention_figure(args.workdir, args.tasks[0], args.figure, args.figure_head))
         return
-    if args.pretrain or args.train or args.measure:
+    if args.pretrain or args.train or args.measure or args.probe:
         return child(args)
     me = [sys.executable, "-m", "benchmarks.ablation", "--workdir", args.given_workdir] + (
         ["--quick"] if args.quick else [])

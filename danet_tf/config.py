@@ -88,6 +88,13 @@ class TrainConfig:
     poly_power: float = recipe.POLY_POWER
     warmup_steps: int = 0
     aux_loss_weight: float = recipe.AUX_LOSS_WEIGHT
+    # Weight of each main output's cross-entropy (DANet's fused, position and
+    # channel logits). The official recipe sums them at 1; 1/3 gives a DANet
+    # backbone one cross-entropy's gradient, as a single-output head gets.
+    main_loss_weight: float = 1.0
+    # Attention modules ("pam", "cam") whose γ stays at its initial 0, which
+    # makes the module the identity (the ablation's diagnostics).
+    frozen_gammas: tuple = ()
     ohem: bool = False
     ohem_threshold: float = 0.7
     ohem_min_kept: int = 100000

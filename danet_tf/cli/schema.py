@@ -12,7 +12,7 @@ from danet_tf.config import check_config
 from danet_tf.data.sources import ON_BAD_EXAMPLE, SOURCES
 from danet_tf.deploy.layout import EXPORT_FORMATS
 from danet_tf.models.dilated_resnet import BACKBONES, LAYOUTS
-from danet_tf.models.head import HEADS
+from danet_tf.models.head import HEADS, head_attention_modules
 from danet_tf.train.task import OPTIMIZERS
 
 
@@ -39,6 +39,12 @@ def validate_config(config):
     _one_of("train.optimizer", t.optimizer, OPTIMIZERS)
     for fmt in t.export_formats:
         _one_of("train.export_formats", fmt, EXPORT_FORMATS)
+    for kind in t.frozen_gammas:
+        modules = head_attention_modules(m.head)
+        if not modules:
+            raise ValueError(f"train.frozen_gammas must be empty: model.head={m.head} has no "
+                             f"attention module. Received: {list(t.frozen_gammas)!r}")
+        _one_of("train.frozen_gammas", kind, modules)
     for field, value, low in (("data.num_classes", d.num_classes, 1),
                               ("data.batch_size", d.batch_size, 1),
                               ("data.eval_batch_size", d.eval_batch_size, 1),
@@ -47,6 +53,7 @@ def validate_config(config):
                               ("train.eval_every_epochs", t.eval_every_epochs, 1),
                               ("train.warmup_steps", t.warmup_steps, 0),
                               ("train.learning_rate", t.learning_rate, 0.0),
-                              ("train.weight_decay", t.weight_decay, 0.0)):
+                              ("train.weight_decay", t.weight_decay, 0.0),
+                              ("train.main_loss_weight", t.main_loss_weight, 0.0)):
         _at_least(field, value, low)
     return check_config(config)

@@ -171,6 +171,15 @@ POSITION_ATTENTION_HEADS = ("danet", "pam")
 ATTENTION_MODULES = {"pam": ("sa", "conv5a"), "cam": ("sc", "conv5c")}
 
 
+# The attention modules each head has.
+_HEAD_MODULES = {"danet": ("pam", "cam"), "pam": ("pam",), "cam": ("cam",)}
+
+
+def head_attention_modules(kind):
+    """`("pam", "cam")`, one of them, or `()`: the attention modules head `kind` has."""
+    return _HEAD_MODULES.get(kind, ())
+
+
 def attention_layers(head):
     """`{"pam": PositionAttention, "cam": ChannelAttention}` of a head model:
     the attention modules it has (both for `danet`, one for `pam` / `cam`,

@@ -77,14 +77,15 @@ class SegmentationCrossEntropy(keras.losses.Loss):
         }
 
 
-def official_losses(output_names, aux_loss_weight=recipe.AUX_LOSS_WEIGHT,
+def official_losses(output_names, aux_loss_weight=recipe.AUX_LOSS_WEIGHT, main_loss_weight=1.0,
                     **cross_entropy_kwargs):
-    """The official loss: cross-entropy on every main output, weight 1 each
-    (DANet's fused, position and channel logits), `aux_loss_weight` (mmseg's
-    0.4) on `aux_logits`. Returns `(losses, loss_weights)` dicts for `compile`."""
+    """The official loss: cross-entropy on every main output, weight
+    `main_loss_weight` each (1 in the official recipe; DANet's fused,
+    position and channel logits), `aux_loss_weight` (mmseg's 0.4) on
+    `aux_logits`. Returns `(losses, loss_weights)` dicts for `compile`."""
     loss = SegmentationCrossEntropy(**cross_entropy_kwargs)
     losses = dict.fromkeys(output_names, loss)
-    weights = {k: (aux_loss_weight if k == "aux_logits" else 1.0) for k in losses}
+    weights = {k: (aux_loss_weight if k == "aux_logits" else main_loss_weight) for k in losses}
     return losses, weights
 
 

@@ -38,8 +38,9 @@ def build_losses(config, model):
     """`(losses, loss_weights)`: the official losses with the config's OHEM
     and aux weight, one per output of `model`."""
     t = config.train
-    return official_losses(tuple(model.output), t.aux_loss_weight, ohem=t.ohem,
-                           ohem_threshold=t.ohem_threshold, ohem_min_kept=t.ohem_min_kept)
+    return official_losses(tuple(model.output), t.aux_loss_weight, t.main_loss_weight,
+                           ohem=t.ohem, ohem_threshold=t.ohem_threshold,
+                           ohem_min_kept=t.ohem_min_kept)
 
 
 def build_metrics(config):
@@ -63,8 +64,18 @@ def build_optimizer(config):
                               t.momentum, t.weight_decay, t.head_lr_multiplier)
 
 
+def freeze_gammas(model, kinds):
+    """Keeps the γ of the attention modules `kinds` ("pam", "cam") out of
+    training, at the value it has."""
+    layers = model.attention_layers()
+    for kind in kinds:
+        layers[kind].gamma.trainable = False
+
+
 def compile_model(config, model, metric):
-    """`model.compile()` with the config's optimizer, losses and `metric`."""
+    """`model.compile()` with the config's optimizer, losses and `metric`
+    (`train.frozen_gammas` left out of the trainable variables)."""
+    freeze_gammas(model, config.train.frozen_gammas)
     losses, weights = build_losses(config, model)
     # `train.jit` (XLA) is a choice on TensorFlow; JAX always compiles.
     jit = config.train.jit if keras.backend.backend() == "tensorflow" else "auto"

@@ -131,7 +131,8 @@ def test_a_missing_data_directory_is_named_before_anything_moves(workdir, capsys
 TYPOS = [("train.optimizer=sgdd", "train.optimizer must be one of sgd, adamw"),
          ("train.export_formats=[keras, saved_modle]", "train.export_formats must be one of"),
          ("data.on_bad_example=ignore", "data.on_bad_example must be one of raise, skip"),
-         ("model.head=danett", "model.head must be one of")]
+         ("model.head=danett", "model.head must be one of"),
+         ("train.frozen_gammas=[cam, sam]", "train.frozen_gammas must be one of pam, cam")]
 
 
 @pytest.mark.parametrize("intent", [[], ["--restart"]], ids=["same run", "restart"])

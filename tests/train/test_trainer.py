@@ -225,3 +225,22 @@ def test_the_patch_refuses_an_unknown_keras_version(monkeypatch):
     monkeypatch.setattr(keras, "__version__", "9.9.9")
     with pytest.raises(RuntimeError, match="keras-team/keras#20585.*9.9.9"):
         distribute.patch_keras_for_multiworker()
+
+
+def test_frozen_gammas_stay_while_the_others_train_and_the_main_losses_weigh_as_set():
+    config = load_config(overrides=["data.num_classes=3", "train.warmup_steps=0",
+                                    "train.steps_per_epoch=4", "train.frozen_gammas=[cam]",
+                                    "train.main_loss_weight=0.25"])
+    model = build_model(config)
+    compile_model(config, model, build_metrics(config))
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(2, 32, 32, 3)).astype("float32")
+    masks = rng.integers(0, 3, size=(2, 32, 32)).astype("int32")
+    labels = {k: masks for k in ("logits", "pam_logits", "cam_logits")}
+    # The compiled loss is the weighted sum: 0.25 of each main cross-entropy.
+    logs = model.evaluate(images, labels, verbose=0, return_dict=True)
+    parts = [logs[f"{k}_loss"] for k in ("logits", "pam_logits", "cam_logits")]
+    assert logs["loss"] == pytest.approx(0.25 * sum(parts), rel=1e-4)
+    model.fit(tf.data.Dataset.from_tensors((images, labels)).repeat(4), epochs=1, verbose=0)
+    gammas = model.gammas()
+    assert gammas["cam"] == 0.0 and abs(gammas["pam"]) > 1e-6, gammas
