@@ -164,18 +164,22 @@ def test_two_multiworker_processes_reach_identical_weights(tmp_path):
     assert summaries[0]["keras_model"].endswith(".keras") and summaries[1]["keras_model"] is None
 
 
-def test_short_deterministic_run_lowers_the_loss():
-    config = load_config(overrides=["data.num_classes=3", "train.learning_rate=0.01",
-                                    "train.warmup_steps=0", "train.epochs=1",
-                                    "train.steps_per_epoch=8"])
+def _compiled_danet_and_batch(*overrides):
+    """A compiled 3-class DANet (no warm-up) and a batch of two images whose
+    masks are three blocks, one per class, for every output."""
+    config = load_config(overrides=["data.num_classes=3", "train.warmup_steps=0", *overrides])
     model = build_model(config)
     compile_model(config, model, build_metrics(config))
-    rng = np.random.default_rng(0)
-    images = rng.normal(size=(2, 32, 32, 3)).astype("float32")
+    images = np.random.default_rng(0).normal(size=(2, 32, 32, 3)).astype("float32")
     masks = np.zeros((2, 32, 32), "int32")
     masks[:, :, 16:] = 1
     masks[:, 16:, :] = 2
-    labels = {k: masks for k in ("logits", "pam_logits", "cam_logits")}
+    return model, images, {k: masks for k in ("logits", "pam_logits", "cam_logits")}
+
+
+def test_short_deterministic_run_lowers_the_loss():
+    model, images, labels = _compiled_danet_and_batch(
+        "train.learning_rate=0.01", "train.epochs=1", "train.steps_per_epoch=8")
     before = model.evaluate(images, labels, verbose=0, return_dict=True)["loss"]
     ds = tf.data.Dataset.from_tensors((images, labels)).repeat(8)
     model.fit(ds, epochs=1, verbose=0)
@@ -228,15 +232,8 @@ def test_the_patch_refuses_an_unknown_keras_version(monkeypatch):
 
 
 def test_frozen_gammas_stay_while_the_others_train_and_the_main_losses_weigh_as_set():
-    config = load_config(overrides=["data.num_classes=3", "train.warmup_steps=0",
-                                    "train.steps_per_epoch=4", "train.frozen_gammas=[cam]",
-                                    "train.main_loss_weight=0.25"])
-    model = build_model(config)
-    compile_model(config, model, build_metrics(config))
-    rng = np.random.default_rng(0)
-    images = rng.normal(size=(2, 32, 32, 3)).astype("float32")
-    masks = rng.integers(0, 3, size=(2, 32, 32)).astype("int32")
-    labels = {k: masks for k in ("logits", "pam_logits", "cam_logits")}
+    model, images, labels = _compiled_danet_and_batch(
+        "train.steps_per_epoch=4", "train.frozen_gammas=[cam]", "train.main_loss_weight=0.25")
     # The compiled loss is the weighted sum: 0.25 of each main cross-entropy.
     logs = model.evaluate(images, labels, verbose=0, return_dict=True)
     parts = [logs[f"{k}_loss"] for k in ("logits", "pam_logits", "cam_logits")]
