@@ -24,7 +24,7 @@ QUICK = ["data.synthetic_train_size=32", "data.synthetic_val_size=8", "data.batc
 # (`model.init_from`, a file the study makes).
 VARIANTS = {
     "official": [],
-    "loss_third": ["train.main_loss_weight=0.3333333333333333"],
+    "loss_mean": ["train.main_losses=mean"],
     "backbone_lr_third": [f"train.learning_rate={0.01 / 3!r}", "train.head_lr_multiplier=30.0"],
     "cam_gamma_frozen": ["train.frozen_gammas=[cam]"],
     "pam_gamma_frozen": ["train.frozen_gammas=[pam]"],

@@ -13,7 +13,7 @@ cache under `--workdir`), with one recipe change of
 - `causes`: DANet on the control with each candidate cause changed alone;
 - `markers`: FCN, PAM-only and DANet on markers, DANet with CAM's γ frozen
   at 0, DANet whose position branch starts from the trained PAM-only head,
-  and DANet with each loss at 1/3;
+  and DANet with each of the two recipes that hold on the control;
 - `heads`: the other heads on both tasks (the official table, 3 seeds);
 - `twins`: all six heads on the twins task.
 Runs go `--workers` at a time, each pinned to its own core (scores are
@@ -33,10 +33,11 @@ from benchmarks.ablation_config import run_name
 from benchmarks.ablation_table import mean_std
 from danet_tf.models.head import HEADS
 
-CAUSES = ("loss_third", "backbone_lr_third", "cam_gamma_frozen", "pam_gamma_frozen",
+CAUSES = ("loss_mean", "backbone_lr_third", "cam_gamma_frozen", "pam_gamma_frozen",
           "warmup_90", "no_warmup")
 MARKER_RUNS = [("fcn", "official"), ("pam", "official"), ("danet", "official"),
-               ("danet", "cam_gamma_frozen"), ("danet", "pam_init"), ("danet", "loss_third")]
+               ("danet", "cam_gamma_frozen"), ("danet", "pam_init"), ("danet", "loss_mean"),
+               ("danet", "backbone_lr_third")]
 # The heads the earlier phases did not run on each task.
 OTHER_HEADS = {"marker": tuple(h for h in HEADS if h not in ("fcn", "pam", "danet")),
                "textures": tuple(h for h in HEADS if h not in ("fcn", "danet"))}
@@ -48,7 +49,7 @@ def phase_jobs(phase, seeds):
         return ([("train", h, "textures", "official", s) for s in seeds for h in ("fcn", "danet")]
                 + [("probe", h, "textures", v, s) for s in seeds
                    for h, v in (("fcn", "official"), ("danet", "official"),
-                                ("danet", "loss_third"))])
+                                ("danet", "loss_mean"))])
     if phase == "causes":
         return [("train", "danet", "textures", v, s) for v in CAUSES for s in seeds]
     if phase == "markers":  # the PAM-only runs first: pam_init starts from them

@@ -88,10 +88,11 @@ class TrainConfig:
     poly_power: float = recipe.POLY_POWER
     warmup_steps: int = 0
     aux_loss_weight: float = recipe.AUX_LOSS_WEIGHT
-    # Weight of each main output's cross-entropy (DANet's fused, position and
-    # channel logits). The official recipe sums them at 1; 1/3 gives a DANet
-    # backbone one cross-entropy's gradient, as a single-output head gets.
-    main_loss_weight: float = 1.0
+    # How the main outputs' cross-entropies (DANet's fused, position and
+    # channel logits) combine: "sum" (the official recipe, 1 each) or "mean"
+    # (1/n each: a DANet backbone gets one cross-entropy's gradient, as a
+    # single-output head's does; docs/ablation.md, fine-tuning).
+    main_losses: str = "sum"
     # Attention modules ("pam", "cam") whose γ stays at its initial 0, which
     # makes the module the identity (the ablation's diagnostics).
     frozen_gammas: tuple = ()

@@ -13,6 +13,7 @@ from danet_tf.data.sources import ON_BAD_EXAMPLE, SOURCES
 from danet_tf.deploy.layout import EXPORT_FORMATS
 from danet_tf.models.dilated_resnet import BACKBONES, LAYOUTS
 from danet_tf.models.head import HEADS, head_attention_modules
+from danet_tf.models.losses import MAIN_LOSSES
 from danet_tf.train.task import OPTIMIZERS
 
 
@@ -37,6 +38,7 @@ def validate_config(config):
     _one_of("model.backbone_layout", m.backbone_layout, LAYOUTS)
     _one_of("model.output_stride", m.output_stride, (8, 16, 32))
     _one_of("train.optimizer", t.optimizer, OPTIMIZERS)
+    _one_of("train.main_losses", t.main_losses, MAIN_LOSSES)
     for fmt in t.export_formats:
         _one_of("train.export_formats", fmt, EXPORT_FORMATS)
     for kind in t.frozen_gammas:
@@ -53,7 +55,6 @@ def validate_config(config):
                               ("train.eval_every_epochs", t.eval_every_epochs, 1),
                               ("train.warmup_steps", t.warmup_steps, 0),
                               ("train.learning_rate", t.learning_rate, 0.0),
-                              ("train.weight_decay", t.weight_decay, 0.0),
-                              ("train.main_loss_weight", t.main_loss_weight, 0.0)):
+                              ("train.weight_decay", t.weight_decay, 0.0)):
         _at_least(field, value, low)
     return check_config(config)

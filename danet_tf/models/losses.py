@@ -77,15 +77,21 @@ class SegmentationCrossEntropy(keras.losses.Loss):
         }
 
 
-def official_losses(output_names, aux_loss_weight=recipe.AUX_LOSS_WEIGHT, main_loss_weight=1.0,
+# `train.main_losses`: how the main outputs' cross-entropies combine.
+MAIN_LOSSES = ("sum", "mean")
+
+
+def official_losses(output_names, aux_loss_weight=recipe.AUX_LOSS_WEIGHT, main_losses="sum",
                     **cross_entropy_kwargs):
-    """The official loss: cross-entropy on every main output, weight
-    `main_loss_weight` each (1 in the official recipe; DANet's fused,
-    position and channel logits), `aux_loss_weight` (mmseg's 0.4) on
-    `aux_logits`. Returns `(losses, loss_weights)` dicts for `compile`."""
+    """The official loss: cross-entropy on every main output (DANet's fused,
+    position and channel logits), weight 1 each (`main_losses="sum"`, the
+    official recipe) or 1/n each (`"mean"`), and `aux_loss_weight` (mmseg's
+    0.4) on `aux_logits`. Returns `(losses, loss_weights)` dicts for `compile`."""
     loss = SegmentationCrossEntropy(**cross_entropy_kwargs)
     losses = dict.fromkeys(output_names, loss)
-    weights = {k: (aux_loss_weight if k == "aux_logits" else main_loss_weight) for k in losses}
+    main = [k for k in losses if k != "aux_logits"]
+    weight = 1.0 if main_losses == "sum" else 1.0 / len(main)
+    weights = {k: (aux_loss_weight if k == "aux_logits" else weight) for k in losses}
     return losses, weights
 
 

@@ -38,7 +38,7 @@ def build_losses(config, model):
     """`(losses, loss_weights)`: the official losses with the config's OHEM
     and aux weight, one per output of `model`."""
     t = config.train
-    return official_losses(tuple(model.output), t.aux_loss_weight, t.main_loss_weight,
+    return official_losses(tuple(model.output), t.aux_loss_weight, t.main_losses,
                            ohem=t.ohem, ohem_threshold=t.ohem_threshold,
                            ohem_min_kept=t.ohem_min_kept)
 

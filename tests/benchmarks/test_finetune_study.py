@@ -30,7 +30,7 @@ def test_each_variant_is_the_one_change_it_names(tmp_path):
                             if v != vars(getattr(base, section))[k] and k not in ("name",
                                                                                    "model_dir")}
     assert changed["official"] == {}
-    assert changed["loss_third"] == {"train.main_loss_weight": pytest.approx(1 / 3)}
+    assert changed["loss_mean"] == {"train.main_losses": "mean"}
     assert changed["backbone_lr_third"] == {"train.learning_rate": pytest.approx(0.01 / 3),
                                             "train.head_lr_multiplier": 30.0}
     lr = changed["backbone_lr_third"]
@@ -63,8 +63,8 @@ def workdir(tmp_path):
 def test_gradient_norms_weigh_the_losses_as_the_recipe(workdir):
     rows = {v: finetune_probe.gradient_norms(
         ablation_config.run_config("danet", "marker", 0, workdir, True, v), steps=2)
-        for v in ("official", "loss_third")}
-    first, third = rows["official"][0], rows["loss_third"][0]  # the same state and batch
+        for v in ("official", "loss_mean")}
+    first, third = rows["official"][0], rows["loss_mean"][0]  # the same state and batch
     for name in ("logits", "pam_logits", "cam_logits"):
         assert third[name] == pytest.approx(first[name], rel=1e-4)
     assert third["total"] == pytest.approx(first["total"] / 3, rel=1e-4)

@@ -10,7 +10,7 @@ from danet_tf.config import load_config
     (["model.head=fcn", "train.frozen_gammas=[cam]"],
      "train.frozen_gammas must be empty: model.head=fcn has no attention module"),
     (["model.head=pam", "train.frozen_gammas=[cam]"], "train.frozen_gammas must be one of pam."),
-    (["train.main_loss_weight=-0.5"], "train.main_loss_weight must be at least 0.0"),
+    (["train.main_losses=average"], "train.main_losses must be one of sum, mean"),
 ])
 def test_a_field_the_model_cannot_honour_is_named(overrides, message):
     with pytest.raises(ValueError, match=message):
@@ -19,5 +19,5 @@ def test_a_field_the_model_cannot_honour_is_named(overrides, message):
 
 def test_both_gammas_of_danet_and_a_loss_weight_pass():
     config = load_config(overrides=["train.frozen_gammas=[pam, cam]",
-                                    "train.main_loss_weight=0.3333"])
+                                    "train.main_losses=mean"])
     assert tuple(validate_config(config).train.frozen_gammas) == ("pam", "cam")

@@ -233,11 +233,11 @@ def test_the_patch_refuses_an_unknown_keras_version(monkeypatch):
 
 def test_frozen_gammas_stay_while_the_others_train_and_the_main_losses_weigh_as_set():
     model, images, labels = _compiled_danet_and_batch(
-        "train.steps_per_epoch=4", "train.frozen_gammas=[cam]", "train.main_loss_weight=0.25")
-    # The compiled loss is the weighted sum: 0.25 of each main cross-entropy.
+        "train.steps_per_epoch=4", "train.frozen_gammas=[cam]", "train.main_losses=mean")
+    # The compiled loss is the mean of the three main cross-entropies.
     logs = model.evaluate(images, labels, verbose=0, return_dict=True)
     parts = [logs[f"{k}_loss"] for k in ("logits", "pam_logits", "cam_logits")]
-    assert logs["loss"] == pytest.approx(0.25 * sum(parts), rel=1e-4)
+    assert logs["loss"] == pytest.approx(sum(parts) / 3, rel=1e-4)
     model.fit(tf.data.Dataset.from_tensors((images, labels)).repeat(4), epochs=1, verbose=0)
     gammas = model.gammas()
     assert gammas["cam"] == 0.0 and abs(gammas["pam"]) > 1e-6, gammas
