@@ -161,8 +161,9 @@ class BestModel(keras.callbacks.Callback):
                     tf.summary.scalar(f"val_iou/{name}", iou)
 
 
-COLLAPSE_ADVICE = ("try train.warmup_steps=200 or half the train.learning_rate, or "
-                   "model.head=fcn for a small data set (docs/ablation.md)")
+COLLAPSE_ADVICE = ("try train.main_losses=mean (the backbone then gets one loss's gradient) "
+                   "or a third of train.learning_rate with 3x train.head_lr_multiplier "
+                   "(docs/ablation.md, fine-tuning)")
 
 
 class CollapseWarning(keras.callbacks.Callback):

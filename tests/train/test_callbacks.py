@@ -92,7 +92,7 @@ def test_a_collapsing_run_is_told_in_one_line_and_goes_on(tmp_path, capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning")]
     assert len(lines) == 2
     assert lines[0].startswith("warning: epoch 3: the training loss rose over the whole epoch "
-                               "(2.0000 -> 2.5000)") and "warmup_steps" in lines[0]
+                               "(2.0000 -> 2.5000)") and "train.main_losses=mean" in lines[0]
     assert lines[1].startswith("warning: epoch 4: val mIoU 0.2500 is below half the best (0.6000)")
     # The first epoch after the first one is compared; the first is not.
     fresh = CollapseWarning(BestModel(FixedScores([]), ["c"], str(tmp_path / "b")))
