@@ -105,13 +105,14 @@ def attention_branch_head(
 
 @dataclasses.dataclass(frozen=True)
 class HeadKind:
-    """One `model.head` choice: its title, the model outputs it gives and its builder
+    """One `model.head` choice: its title, the model outputs it gives, its builder
     `build(in_channels, num_classes, dropout, synchronized_bn, attention_block_size,
-    align_corners, name)`."""
+    align_corners, name)` and the attention modules it has (`"pam"`, `"cam"`)."""
 
     title: str
     outputs: tuple
     build: object
+    attention: tuple = ()
 
 
 def _danet(c, n, dropout, sync, block, align, name):
@@ -138,9 +139,10 @@ HEADS = {
     "aspp": HeadKind("DeepLabV3 (ASPP) head", ("logits",),
                      lambda c, n, dropout, sync, block, align, name:
                      aspp_head(c, n, dropout, sync, align, name=name)),
-    "pam": HeadKind("dilated FCN + PAM", ("logits",), _branch("pam")),
-    "cam": HeadKind("dilated FCN + CAM", ("logits",), _branch("cam")),
-    "danet": HeadKind("DANet", ("logits", "pam_logits", "cam_logits"), _danet),
+    "pam": HeadKind("dilated FCN + PAM", ("logits",), _branch("pam"), attention=("pam",)),
+    "cam": HeadKind("dilated FCN + CAM", ("logits",), _branch("cam"), attention=("cam",)),
+    "danet": HeadKind("DANet", ("logits", "pam_logits", "cam_logits"), _danet,
+                      attention=("pam", "cam")),
 }
 
 
@@ -163,21 +165,17 @@ def head_output_names(kind):
     return head_choice(kind).outputs
 
 
+def head_attention_modules(kind):
+    """`("pam", "cam")`, one of them, or `()`: the attention modules head `kind` has."""
+    return head_choice(kind).attention
+
+
 # The heads with a position-attention module (`sa`), whose rows a picture can draw.
-POSITION_ATTENTION_HEADS = ("danet", "pam")
+POSITION_ATTENTION_HEADS = tuple(sorted(k for k, h in HEADS.items() if "pam" in h.attention))
 
 # Each attention module of a head: its layer's name and the projection whose
 # output it reads (the official `sa` after `conv5a`, `sc` after `conv5c`).
 ATTENTION_MODULES = {"pam": ("sa", "conv5a"), "cam": ("sc", "conv5c")}
-
-
-# The attention modules each head has.
-_HEAD_MODULES = {"danet": ("pam", "cam"), "pam": ("pam",), "cam": ("cam",)}
-
-
-def head_attention_modules(kind):
-    """`("pam", "cam")`, one of them, or `()`: the attention modules head `kind` has."""
-    return _HEAD_MODULES.get(kind, ())
 
 
 def attention_layers(head):
