@@ -4,6 +4,8 @@ ablation, its backbone pretraining and its figure all read them from here."""
 
 import os
 
+from danet_tf import recipe
+
 STEPS = 360
 # Per task: the preset, and what the control changes of the context preset
 # (the same image size and budget, the quick start's six texture classes).
@@ -25,7 +27,8 @@ QUICK = ["data.synthetic_train_size=32", "data.synthetic_val_size=8", "data.batc
 VARIANTS = {
     "official": [],
     "loss_mean": ["train.main_losses=mean"],
-    "backbone_lr_third": [f"train.learning_rate={0.01 / 3!r}", "train.head_lr_multiplier=30.0"],
+    "backbone_lr_third": [f"train.learning_rate={recipe.LEARNING_RATE / 3!r}",
+                          f"train.head_lr_multiplier={3 * recipe.HEAD_LR_MULTIPLIER!r}"],
     "cam_gamma_frozen": ["train.frozen_gammas=[cam]"],
     "pam_gamma_frozen": ["train.frozen_gammas=[pam]"],
     "warmup_90": ["train.warmup_steps=90"],

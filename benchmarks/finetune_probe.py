@@ -48,6 +48,7 @@ def gradient_norms(config, steps):
     compile_model(config, model, build_metrics(config))
     losses, weights = build_losses(config, model)
     backbone = model.backbone.trainable_variables
+    in_backbone = [any(v is b for b in backbone) for v in model.trainable_variables]
     rows = []
     for images, masks in build_inputs(config)[0].take(steps):
         with tf.GradientTape(persistent=True) as tape:
@@ -56,9 +57,10 @@ def gradient_norms(config, steps):
             total = tf.add_n([weights[k] * v for k, v in per_output.items()])
         row = {k: float(tf.linalg.global_norm(tape.gradient(v, backbone)))
                for k, v in per_output.items()}
-        row["total"] = float(tf.linalg.global_norm(tape.gradient(total, backbone)))
-        model.optimizer.apply_gradients(
-            zip(tape.gradient(total, model.trainable_variables), model.trainable_variables))
+        grads = tape.gradient(total, model.trainable_variables)
+        row["total"] = float(tf.linalg.global_norm(
+            [g for g, inside in zip(grads, in_backbone) if inside]))
+        model.optimizer.apply_gradients(zip(grads, model.trainable_variables))
         rows.append(row)
     return rows
 

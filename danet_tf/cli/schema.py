@@ -41,11 +41,11 @@ def validate_config(config):
     _one_of("train.main_losses", t.main_losses, MAIN_LOSSES)
     for fmt in t.export_formats:
         _one_of("train.export_formats", fmt, EXPORT_FORMATS)
+    modules = head_attention_modules(m.head)
+    if t.frozen_gammas and not modules:
+        raise ValueError(f"train.frozen_gammas must be empty: model.head={m.head} has no "
+                         f"attention module. Received: {list(t.frozen_gammas)!r}")
     for kind in t.frozen_gammas:
-        modules = head_attention_modules(m.head)
-        if not modules:
-            raise ValueError(f"train.frozen_gammas must be empty: model.head={m.head} has no "
-                             f"attention module. Received: {list(t.frozen_gammas)!r}")
         _one_of("train.frozen_gammas", kind, modules)
     for field, value, low in (("data.num_classes", d.num_classes, 1),
                               ("data.batch_size", d.batch_size, 1),
