@@ -114,6 +114,16 @@ def randomize_batch_norms(model, rng, min_variance=0.5):
             conv.bias.assign(rng.normal(0.0, 0.5, channels))
 
 
+def mmseg_layout_model(num_classes=4):
+    """A small DANet with mmseg's options (deep stem, FCN auxiliary head,
+    align_corners=False) and non-zero γs, so both attention branches count."""
+    from danet_tf import DANet
+
+    net = DANet(num_classes, backbone="resnet18", deep_stem=True, aux_head=True, align_corners=False)
+    net.set_gammas(pam=0.3, cam=0.2)
+    return net
+
+
 def infer(model, x, training=False):
     """`model(x, training=training)` as NumPy (a dict of arrays for a dict).
 

@@ -58,9 +58,9 @@ class BatchJob:
     input: str
     output: str
     model: str
-    masks: str = None
+    masks: str | None = None
     overwrite: bool = False
-    dataset: str = None
+    dataset: str | None = None
     handler: dict = dataclasses.field(default_factory=dict)
     progress_every_s: float = 30.0
 

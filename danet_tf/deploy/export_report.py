@@ -99,18 +99,18 @@ class ExportRequest:
     name: str
     version: int
     formats: tuple
-    data: object = None
-    class_names: tuple = None
+    data: object | None = None
+    class_names: tuple | None = None
     overwrite: bool = False
     include_probabilities: bool = False
     precision: str = "float32"
     tflite_modes: tuple = export.TFLITE_MODES
-    tflite_size: tuple = None
-    calibration_images: int = None
-    calibration_data: str = None
-    calibration_size: tuple = None
+    tflite_size: tuple | None = None
+    calibration_images: int | None = None
+    calibration_data: str | None = None
+    calibration_size: tuple | None = None
     int8_scheme: str = quantize.DEFAULT_SCHEME
-    max_miou_drop: float = None
+    max_miou_drop: float | None = None
     report_images: int = 16
 
     def check(self):

@@ -7,7 +7,7 @@ import keras_hub
 import numpy as np
 import pytest
 from conftest import relative_error, to_numpy
-from helpers import infer
+from helpers import infer, mmseg_layout_model
 
 from danet_tf import DANet
 from danet_tf.models.hub import DANetBackbone, DANetImageSegmenter
@@ -20,9 +20,7 @@ STD = np.array([58.395, 57.12, 57.375])
 
 @pytest.fixture(scope="module")
 def model():
-    net = DANet(4, backbone="resnet18", deep_stem=True, aux_head=True, align_corners=False)
-    net.set_gammas(pam=0.3, cam=0.2)
-    return net
+    return mmseg_layout_model()
 
 
 @pytest.fixture(scope="module")

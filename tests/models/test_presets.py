@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 from conftest import relative_error, to_numpy
-from helpers import infer
+from helpers import infer, mmseg_layout_model
 
 from danet_tf import DANet, preset_metadata
 from danet_tf.models.presets import PresetError, convert_mmseg_checkpoint
@@ -15,9 +15,7 @@ from danet_tf.testing.mmseg_reference import mmseg_checkpoint
 
 @pytest.fixture(scope="module")
 def model():
-    net = DANet(4, backbone="resnet18", deep_stem=True, aux_head=True, align_corners=False)
-    net.set_gammas(pam=0.3, cam=0.3)
-    return net
+    return mmseg_layout_model()
 
 
 @pytest.fixture(scope="module")
