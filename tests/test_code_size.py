@@ -1,6 +1,6 @@
-"""The package's size rules: no module over 300 lines, no function over 40
-(docstring included) except the functional graph builders, whose length is
-the network's layer list."""
+"""The size rules of the package, its scripts, benchmarks and tests: no
+module over 300 lines, no function over 40 (docstring included) except the
+functional graph builders, whose length is the network's layer list."""
 
 import ast
 import os
@@ -18,12 +18,16 @@ GRAPH_BUILDERS = {
 pytestmark = pytest.mark.backend_independent
 
 
-def _package_modules():
-    for directory, _, files in os.walk(os.path.join(ROOT, "danet_tf")):
-        for name in sorted(files):
-            if name.endswith(".py"):
-                path = os.path.join(directory, name)
-                yield os.path.relpath(path, ROOT).replace(os.sep, "/"), open(path).read()
+SOURCE_TREES = ("danet_tf", "training", "benchmarks", "tests")
+
+
+def _repository_modules():
+    for tree in SOURCE_TREES:
+        for directory, _, files in os.walk(os.path.join(ROOT, tree)):
+            for name in sorted(files):
+                if name.endswith(".py"):
+                    path = os.path.join(directory, name)
+                    yield os.path.relpath(path, ROOT).replace(os.sep, "/"), open(path).read()
 
 
 def long_functions(source, limit=MAX_FUNCTION_LINES):
@@ -42,14 +46,14 @@ def test_long_functions_counts_a_function_from_its_def_to_its_last_line():
 
 
 def test_no_module_over_300_lines():
-    long = [f"{path}: {source.count(chr(10))} lines" for path, source in _package_modules()
+    long = [f"{path}: {source.count(chr(10))} lines" for path, source in _repository_modules()
             if source.count("\n") > MAX_MODULE_LINES]
     assert not long, "\n".join(long)
 
 
 def test_no_function_over_40_lines_outside_graph_builders():
     long, builders = [], set()
-    for path, source in _package_modules():
+    for path, source in _repository_modules():
         for name, lines in long_functions(source):
             if (path, name) in GRAPH_BUILDERS:
                 builders.add((path, name))

@@ -51,38 +51,44 @@ def test_the_workers_lanes_reach_the_scheduler(tmp_path):
     assert read_lanes(str(tmp_path)) == lanes
 
 
+# Two test modules that record which worker ran each test: a lane test and
+# a plain one in the first, the second module wholly in the lane.
+RECORD = textwrap.dedent("""
+    import os
+
+    import pytest
+
+
+    def ran(name):
+        with open(os.path.join(os.environ["RAN"], name), "w") as f:
+            f.write(os.environ["PYTEST_XDIST_WORKER"])
+    """)
+TEST_A = textwrap.dedent("""
+    @pytest.mark.lane("memory")
+    def test_a_in_the_lane():
+        ran("a_in_the_lane")
+
+
+    def test_a_by_its_module():
+        ran("a_by_its_module")
+    """)
+TEST_B = textwrap.dedent("""
+    pytestmark = pytest.mark.lane("memory")
+
+
+    def test_b_in_the_lane():
+        ran("b_in_the_lane")
+    """)
+
+
 @pytest.mark.slow
 def test_two_workers_run_a_lane_on_one_worker(tmp_path):
     """The lane tests of two modules on one worker, the other module's tests
     on the other; by modules alone, `loadscope` would split the lane."""
     shutil.copy(os.path.join(TESTS, "conftest.py"), tmp_path)
     (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    lane(name)\n    slow\n")
-    record = textwrap.dedent("""
-        import os
-
-        import pytest
-
-
-        def ran(name):
-            with open(os.path.join(os.environ["RAN"], name), "w") as f:
-                f.write(os.environ["PYTEST_XDIST_WORKER"])
-        """)
-    (tmp_path / "test_a.py").write_text(record + textwrap.dedent("""
-        @pytest.mark.lane("memory")
-        def test_a_in_the_lane():
-            ran("a_in_the_lane")
-
-
-        def test_a_by_its_module():
-            ran("a_by_its_module")
-        """))
-    (tmp_path / "test_b.py").write_text(record + textwrap.dedent("""
-        pytestmark = pytest.mark.lane("memory")
-
-
-        def test_b_in_the_lane():
-            ran("b_in_the_lane")
-        """))
+    (tmp_path / "test_a.py").write_text(RECORD + TEST_A)
+    (tmp_path / "test_b.py").write_text(RECORD + TEST_B)
     ran = tmp_path / "ran"
     ran.mkdir()
     # Keras on NumPy: the conftest imports Keras, and TensorFlow's import is the slow part.

@@ -35,11 +35,13 @@ def _script(name, *args, cwd):
     return result
 
 
+def _make_three_class_folder(root):
+    make_folder_dataset(str(root), "train", count=6, size=(40, 48), num_classes=3)
+    make_folder_dataset(str(root), "val", count=2, size=(40, 48), num_classes=3, seed=1)
+
+
 def test_train_evaluate_export_on_a_folder_dataset(tmp_path, monkeypatch, capsys):
-    make_folder_dataset(str(tmp_path / "data" / "mine"), "train", count=6, size=(40, 48),
-                        num_classes=3)
-    make_folder_dataset(str(tmp_path / "data" / "mine"), "val", count=2, size=(40, 48),
-                        num_classes=3, seed=1)
+    _make_three_class_folder(tmp_path / "data" / "mine")
     first = _script("train", *README, *SMALL,
                     "--set", "train.export_formats=[keras, saved_model, openvino]", cwd=tmp_path)
     out = first.stdout
