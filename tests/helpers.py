@@ -119,7 +119,8 @@ def mmseg_layout_model(num_classes=4):
     align_corners=False) and non-zero γs, so both attention branches count."""
     from danet_tf import DANet
 
-    net = DANet(num_classes, backbone="resnet18", deep_stem=True, aux_head=True, align_corners=False)
+    net = DANet(num_classes, backbone="resnet18", deep_stem=True, aux_head=True,
+                align_corners=False)
     net.set_gammas(pam=0.3, cam=0.2)
     return net
 
