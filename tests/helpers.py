@@ -1,9 +1,22 @@
-"""Small shared helpers for the tests: fake datasets written to disk, random BN statistics."""
+"""Small shared helpers for the tests: fake datasets written to disk, random BN
+statistics, the repository's source files."""
 
 import os
 
 import numpy as np
 from PIL import Image
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The trees held to the package's rules (layers, sizes, no path tricks).
+SOURCE_TREES = ("danet_tf", "benchmarks", "tests", "training")
+
+
+def python_files(trees=SOURCE_TREES):
+    """The paths of every `.py` file under `trees` (folders of the repository)."""
+    for tree in trees:
+        for directory, _, files in os.walk(os.path.join(REPOSITORY, tree)):
+            yield from (os.path.join(directory, name) for name in sorted(files)
+                        if name.endswith(".py"))
 
 
 def write_png(path, array, palette=None):

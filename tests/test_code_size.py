@@ -6,6 +6,7 @@ import ast
 import os
 
 import pytest
+from helpers import python_files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_MODULE_LINES = 300
@@ -18,16 +19,9 @@ GRAPH_BUILDERS = {
 pytestmark = pytest.mark.backend_independent
 
 
-SOURCE_TREES = ("danet_tf", "training", "benchmarks", "tests")
-
-
 def _repository_modules():
-    for tree in SOURCE_TREES:
-        for directory, _, files in os.walk(os.path.join(ROOT, tree)):
-            for name in sorted(files):
-                if name.endswith(".py"):
-                    path = os.path.join(directory, name)
-                    yield os.path.relpath(path, ROOT).replace(os.sep, "/"), open(path).read()
+    for path in python_files():
+        yield os.path.relpath(path, ROOT).replace(os.sep, "/"), open(path).read()
 
 
 def long_functions(source, limit=MAX_FUNCTION_LINES):

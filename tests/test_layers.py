@@ -10,14 +10,14 @@ import os
 import re
 
 import pytest
+from helpers import python_files
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, "danet_tf")
 RANK = {"base": 0, "models": 1, "testing": 1, "data": 2, "train": 3, "deploy": 3, "cli": 4}
-# The trees whose every import (inside functions too) forms no cycle, and
-# the trees that follow the package's rules.
+# The trees whose every import (inside functions too) forms no cycle (the
+# trees that follow the package's rules: helpers.SOURCE_TREES).
 IMPORT_TREES = ("benchmarks", "tests")
-RULE_TREES = ("danet_tf", "benchmarks", "tests", "training")
 FORBIDDEN = re.compile(  # sys.path edits, TensorFlow's private modules, loading by file path
     r"\bsys\.path\.(?:insert|append|extend)\b|\btensorflow\.python\b|\bspec_from_file_locatio[n]\b")
 # (file, top-level name) holding exactly one forbidden line on purpose, and why.
@@ -34,13 +34,6 @@ ALLOWED = {
 pytestmark = pytest.mark.backend_independent
 
 
-def _python_files(trees):
-    for tree in trees:
-        for directory, _, files in os.walk(os.path.join(ROOT, tree)):
-            yield from (os.path.join(directory, name) for name in sorted(files)
-                        if name.endswith(".py"))
-
-
 def _module_name(path):
     """The name `path` is imported by: dotted through the packages above it
     (`danet_tf.models.head`); a file in a folder without `__init__.py` (the
@@ -55,7 +48,7 @@ def _module_name(path):
 
 def _modules(trees=("danet_tf",)):
     """`{module name: path}` of every `.py` file under `trees`."""
-    return {_module_name(path): path for path in _python_files(trees)}
+    return {_module_name(path): path for path in python_files(trees)}
 
 
 def _imports(path, module, known, top_level_only=False):
@@ -155,7 +148,7 @@ def _top_level_name(tree, number):
 
 def test_no_sys_path_edits_private_tensorflow_or_loading_by_path():
     wrong, allowed = [], []
-    for path in _python_files(RULE_TREES):
+    for path in python_files():
         relative = os.path.relpath(path, ROOT).replace(os.sep, "/")
         source = open(path).read()
         tree = ast.parse(source)

@@ -12,6 +12,7 @@ import pytest
 
 from benchmarks import ablation_config, finetune_probe, finetune_study
 from danet_tf.cli.schema import validate_config
+from danet_tf.config import load_config
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +35,9 @@ def test_each_variant_is_the_one_change_it_names(tmp_path):
     assert changed["backbone_lr_third"] == {"train.learning_rate": pytest.approx(0.01 / 3),
                                             "train.head_lr_multiplier": 30.0}
     lr = changed["backbone_lr_third"]
+    folder = load_config("folder").train  # the own-data preset uses the recipe that held
+    assert {"train.learning_rate": folder.learning_rate,
+            "train.head_lr_multiplier": folder.head_lr_multiplier} == lr
     assert lr["train.learning_rate"] * lr["train.head_lr_multiplier"] == pytest.approx(
         base.train.learning_rate * base.train.head_lr_multiplier)  # the head's rate is kept
     assert changed["cam_gamma_frozen"] == {"train.frozen_gammas": ("cam",)}
